@@ -1,0 +1,1 @@
+# PRIVATE: validate -> apply atomically -> read back, one file per backend.

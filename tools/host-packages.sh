@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Make sure the named Debian packages are installed on this machine.
+#   tools/host-packages.sh PACKAGE...
+# As root, missing packages are installed with apt-get (after one apt-get update).
+# Otherwise it names what is missing and how to install it, and fails.
+set -euo pipefail
+
+missing=()
+for pkg in "$@"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "distsec: missing Debian packages: ${missing[*]}" >&2
+  echo "distsec: install them as root:  apt-get update && apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "distsec: installing Debian packages: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+stamp=/var/lib/apt/periodic/distsec-update-stamp
+if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +360)" ]; then
+  apt-get update -qq >&2
+  mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+fi
+apt-get install -y -qq "${missing[@]}" >&2

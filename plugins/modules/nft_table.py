@@ -12,7 +12,7 @@ description:
   - Makes one nftables table (for example C(inet distsec_example)) hold exactly the chains, sets
     and rules given in O(content), and nothing else.
   - The new content is first checked by the kernel with C(nft -c), then loaded as one transaction
-    (C(nft -f)): packets see either the old table or the new one, never a mix or an empty table.
+    with C(nft -f), so packets see either the old table or the new one, never a mix or an empty table.
     When nft refuses the content, nothing on the host changes and the error quotes nft's message.
   - Only this table is touched. Other tables (Docker, fail2ban, other tools) are never flushed or
     changed, and the module never runs C(flush ruleset).
@@ -22,7 +22,7 @@ description:
   - This is the low-level building block. It has no lockout guard and no automatic rollback, so keep
     the management path (SSH) open in O(content) yourself.
 author:
-  - distsec.framework contributors
+  - distsec.framework team (@distsec-framework)
 requirements:
   - nft (the nftables command) on the target, and the CAP_NET_ADMIN capability.
 options:

@@ -70,7 +70,7 @@ def test_apply_is_idempotent_and_repairs_drift(run, netns, tmp_path):
     assert manager.plan(BODY).changed is False
 
     # A rule added by hand is drift: reported, then removed by the next apply.
-    rc, _, err = run([*netns, "nft", "add", "rule", "inet", "distsec_ut", "input", "tcp", "dport", "9", "accept"])
+    rc, _out, err = run([*netns, "nft", "add", "rule", "inet", "distsec_ut", "input", "tcp", "dport", "9", "accept"])
     assert rc == 0, err
     drift = manager.plan(BODY)
     assert drift.changed and drift.reason.startswith("drift")
@@ -106,7 +106,7 @@ def test_invalid_content_changes_nothing_and_quotes_nft(run, netns, tmp_path):
 @pytest.mark.netns
 def test_other_tables_are_never_touched(run, netns, tmp_path):
     foreign = "table ip docker_like {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n }\n}\n"
-    rc, _, err = run([*netns, "nft", "-f", "-"], foreign)
+    rc, _out, err = run([*netns, "nft", "-f", "-"], foreign)
     assert rc == 0, err
     nft = Nft(run, argv=[*netns, "nft"])
     before = nft.list_table(TableRef("ip", "docker_like"))
@@ -149,7 +149,7 @@ def test_rules_really_filter_traffic(run, netns, tmp_path):
         "except OSError as e: print(type(e).__name__)\n"
     )
     try:
-        for _ in range(50):
+        for _attempt in range(50):
             if run([*netns, sys.executable, "-c", probe, "8081"])[1].strip() == "open":
                 break
             time.sleep(0.1)
@@ -158,7 +158,7 @@ def test_rules_really_filter_traffic(run, netns, tmp_path):
         assert run([*netns, sys.executable, "-c", probe, "8080"])[1].strip() == "open"
         assert run([*netns, sys.executable, "-c", probe, "8081"])[1].strip() in {"TimeoutError", "timeout"}
         # The drop rule counted the blocked SYNs.
-        rc, listing, _ = run([*netns, "nft", "list", "table", "inet", "distsec_ut"])
+        rc, listing, _err = run([*netns, "nft", "list", "table", "inet", "distsec_ut"])
         assert rc == 0 and "counter packets 0 " not in listing
     finally:
         server.kill()

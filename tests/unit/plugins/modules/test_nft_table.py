@@ -51,7 +51,7 @@ def play(netns, tmp_path):
 
 
 def _kernel(run, netns):
-    rc, out, _ = run([*netns, "nft", "list", "ruleset"])
+    rc, out, _err = run([*netns, "nft", "list", "ruleset"])
     assert rc == 0
     return out
 

@@ -19,9 +19,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "distsec: installing Debian packages: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 stamp=/var/lib/apt/periodic/distsec-update-stamp
 if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +360)" ]; then
-  apt-get update -qq >&2
+  apt-get update -qq >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
   mkdir -p "$(dirname "$stamp")" && touch "$stamp"
 fi
-apt-get install -y -qq "${missing[@]}" >&2
+if ! apt-get install -y -qq "${missing[@]}" >"$log" 2>&1; then
+  tail -n 30 "$log" >&2
+  echo "distsec: apt-get install ${missing[*]} failed (output above)" >&2
+  exit 1
+fi

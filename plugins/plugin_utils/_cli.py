@@ -14,7 +14,7 @@ from typing import Callable, List, Optional, Sequence
 
 from ansible_collections.distsec.framework.plugins.module_utils._version import COLLECTION, VERSION
 
-__all__ = ["Command", "CommandError", "GROUPS", "build_parser", "main"]
+__all__ = ["GROUPS", "Command", "CommandError", "build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1

@@ -14,8 +14,8 @@ from typing import Callable, Optional, Sequence, Tuple
 
 __all__ = [
     "FAMILIES",
-    "NftError",
     "Nft",
+    "NftError",
     "Plan",
     "TableManager",
     "TableRef",
@@ -70,10 +70,11 @@ class TableRef:
 def normalize_listing(text: str) -> str:
     """The kernel's listing of a table with counters, quota usage and handles removed."""
     lines = []
-    for line in text.splitlines():
+    for raw in text.splitlines():
+        line = raw
         for pattern, repl in _DYNAMIC:
             line = pattern.sub(repl, line)
-        line = re.sub(r"[ \t]+$", "", line)
+        line = line.rstrip(" \t")
         if line.strip():
             lines.append(line)
     return "\n".join(lines) + ("\n" if lines else "")
@@ -216,7 +217,9 @@ class TableManager:
             reason = "drift: the table was changed outside distsec since it was applied"
         else:
             return Plan(False, "table is up to date", before, before, present=True)
-        return Plan(True, reason, before, normalize_listing(f"table {self.ref} {{\n{body.rstrip()}\n}}\n"), present=True)
+        return Plan(
+            True, reason, before, normalize_listing(f"table {self.ref} {{\n{body.rstrip()}\n}}\n"), present=True
+        )
 
     def validate(self, body: str) -> None:
         self.nft.check(replace_script(self.ref, body))

@@ -138,9 +138,7 @@ def test_rules_really_filter_traffic(run, netns, tmp_path):
             *netns,
             sys.executable,
             "-c",
-            "import socket,time\n"
-            "socks=[socket.create_server(('127.0.0.1',p)) for p in (8080,8081)]\n"
-            "time.sleep(20)\n",
+            "import socket,time\nsocks=[socket.create_server(('127.0.0.1',p)) for p in (8080,8081)]\ntime.sleep(20)\n",
         ]
     )
     probe = (

@@ -23,7 +23,7 @@ SCENARIO ?=
 # Debian packages the tests need on this machine
 HOST_PACKAGES := podman runc debootstrap nftables iproute2 shellcheck
 
-.PHONY: help venv host-packages image lint sanity unit test-molecule test build demo demo-clean clean pin
+.PHONY: help venv host-packages image lint sanity unit test-molecule test bench build demo demo-clean clean pin
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,9 @@ test-molecule: venv image ## molecule scenarios: all, or SCENARIO=name
 
 test: ## Every test (what CI runs): lint, sanity, unit, molecule
 	@tools/run-stages.sh lint sanity unit test-molecule
+
+bench: venv host-packages ## Benchmarks that print figures (bench/*.py)
+	@for b in bench/*.py; do echo "== $$b"; python "$$b"; done
 
 build: venv ## Build the collection tarball into .build/
 	@mkdir -p .build

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: replacing one nftables table through the core, by rule count.
 
 Runs the real nft in a throwaway network namespace (needs root) and prints, for 10 to 10,000
@@ -40,7 +39,7 @@ def body(rules: int, variant: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per size (median is printed)")
     args = parser.parse_args()
     if os.geteuid() != 0:

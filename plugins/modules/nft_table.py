@@ -150,6 +150,11 @@ def main() -> None:
         others = [f"{f} {n}" for f, n in manager.nft.list_tables() if (f, n) != (ref.family, ref.name)]
     except NftError as exc:
         module.fail_json(msg=f"{module.params['family']} {module.params['name']}: {exc}")
+    except OSError as exc:
+        module.fail_json(
+            msg=f"{module.params['family']} {module.params['name']}: cannot record the applied content "
+            f"under {module.params['state_dir']}: {exc}; the next run applies the table again"
+        )
 
     result = dict(
         changed=plan.changed,

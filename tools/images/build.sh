@@ -34,6 +34,10 @@ if podman image exists "$ref"; then
   exit 0
 fi
 
+if [ "$(id -u)" -ne 0 ]; then
+  log "building $ref needs root (debootstrap and chroot); run 'make image' as root once, then the cached image is used"
+  exit 1
+fi
 cache="$top/.cache/images"
 mkdir -p "$cache"
 exec 9>"$cache/$name.lock"

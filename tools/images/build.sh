@@ -3,11 +3,13 @@
 #
 #   tools/images/build.sh [IMAGE_DIR]      default IMAGE_DIR: tools/images/debian12
 #
-# The image is tagged localhost/distsec-<name>:<hash>, where <hash> covers the package
-# list, this script and the podman settings; it is also tagged :latest. When an image with
-# that hash already exists nothing is built, so the ~2 minute debootstrap only runs when
-# the package list (or this script) changes. Prints the image reference on stdout.
+# The image is tagged localhost/distsec-<name>:<hash>, where <hash> covers what shapes the
+# image: the package list, setup-rootfs.sh, the suite and mirror, and IMAGE_FORMAT below
+# (bump it when a change to this script changes the image). It is also tagged :latest.
+# When an image with that hash exists nothing is built, so the one-minute debootstrap only
+# runs when one of those changes. Prints the image reference on stdout.
 set -euo pipefail
+IMAGE_FORMAT=1
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -23,8 +25,8 @@ log() { printf '%s\n' "images: $*" >&2; }
 "$top/tools/host-packages.sh" podman runc debootstrap >&2
 
 packages=$(grep -v '^[[:space:]]*\(#\|$\)' "$image_dir/packages.txt" | tr -s ' \n' ',' | sed 's/,$//')
-hash=$( { cat "$image_dir/packages.txt" "$here/build.sh" "$image_dir/setup-rootfs.sh" \
-          "$CONTAINERS_CONF"; echo "$suite $mirror"; } | sha256sum | cut -c1-12)
+hash=$( { cat "$image_dir/packages.txt" "$image_dir/setup-rootfs.sh"
+          echo "format=$IMAGE_FORMAT suite=$suite mirror=$mirror"; } | sha256sum | cut -c1-12)
 ref="localhost/distsec-$name:$hash"
 
 if podman image exists "$ref"; then

@@ -82,8 +82,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def _register_commands() -> None:
+    """Let each feature add its commands to its group (imported here to avoid a cycle)."""
+    from ._psl.cli import register as register_psl  # noqa: PLC0415
+
+    register_psl()
+
+
 def build_parser(groups: Optional[dict] = None) -> argparse.ArgumentParser:
-    groups = GROUPS if groups is None else groups
+    if groups is None:
+        _register_commands()
+        groups = GROUPS
     parser = _Parser(
         prog="distsec",
         description=(

@@ -1,0 +1,151 @@
+# PRIVATE: `distsec psl validate | compile | test | explain`.
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from ansible_collections.distsec.framework.plugins.module_utils._evaluate.conditions import parse_time
+from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import active_rules, decide
+from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import FlowError
+
+from .._cli import GROUPS, Command, CommandError
+from .compiler import Policy, compile_policy, load_policy
+from .problems import PslError
+from .testing import StatusError, explain, load_status, run_tests
+
+__all__ = ["register"]
+
+
+def _paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", metavar="PATH", nargs="+", help="PSL files (their includes are read too)")
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="compile for this host name")
+    parser.add_argument("--group", action="append", default=[], metavar="G", help="an inventory group of the host")
+
+
+def _now(text: Optional[str]) -> Optional[float]:
+    if text is None:
+        return None
+    moment = parse_time(text)
+    if moment is None:
+        raise CommandError(f"--now: {text!r} is not an ISO 8601 time (e.g. 2026-11-23T12:00:00Z)", exit_code=2)
+    return moment
+
+
+def _print_problems(policy_or_error) -> int:
+    problems = policy_or_error.problems
+    for problem in problems.sorted():
+        print(problem, file=sys.stderr)
+    return len(problems.errors)
+
+
+def _load(paths: List[str]) -> Policy:
+    try:
+        policy = load_policy(paths)
+    except PslError as exc:
+        count = _print_problems(exc)
+        raise CommandError(f"{count} error(s); the policy is not valid", exit_code=1) from None
+    _print_problems(policy)
+    return policy
+
+
+def _status(path: Optional[str]) -> dict:
+    if path is None:
+        return {}
+    try:
+        return load_status(path)
+    except StatusError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    policy = _load(args.paths)
+    rules = len(policy.rules) + sum(len(p["rules"]) for p in policy.profiles.values())
+    warnings = len(policy.problems.warnings)
+    print(
+        f"{', '.join(args.paths)}: valid PSL for domain {policy.domain} "
+        f"({len(policy.files)} file(s), {rules} rule(s), {len(policy.checks)} check(s), {warnings} warning(s))"
+    )
+    return 0
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    policy = _load(args.paths)
+    compiled = compile_policy(policy, host=args.host, groups=args.group)
+    if args.status:
+        decision = decide(compiled, _status(args.status), now=_now(args.now))
+        compiled = dict(compiled)
+        compiled["preview"] = {
+            "profile": decision.profile,
+            "reason": decision.reason,
+            "compliant": decision.compliant,
+            "failed_checks": decision.failed_checks,
+            "active_rules": [r["id"] for r in active_rules(compiled, decision)],
+            "unknown": decision.evaluator.unknowns,
+        }
+    json.dump(compiled, sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+def run_test(args: argparse.Namespace) -> int:
+    policy = _load(args.paths)
+    results = run_tests(policy)
+    for result in results:
+        if result.passed:
+            print(f"ok    {result.name}")
+        else:
+            print(f"FAIL  {result.name}  ({result.origin})")
+            for failure in result.failures:
+                print(f"  {failure}")
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    if not results:
+        print("note: the policy has no tests; add a tests: section (see docs/psl.md)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    policy = _load(args.paths)
+    try:
+        lines = explain(
+            policy, host=args.host, groups=args.group, status=_status(args.status), flow_text=args.flow,
+            now=_now(args.now),
+        )  # fmt: skip
+    except FlowError as exc:
+        raise CommandError(f"--flow: {exc}", exit_code=2) from None
+    print("\n".join(lines))
+    return 0
+
+
+def _configure_compile(parser: argparse.ArgumentParser) -> None:
+    _paths(parser)
+    _target(parser)
+    parser.add_argument("--status", metavar="SS.json", help="add a preview of the decisions for this Security Status")
+    parser.add_argument("--now", metavar="ISO8601", help="evaluation time for the preview (default: now)")
+
+
+def _configure_explain(parser: argparse.ArgumentParser) -> None:
+    _paths(parser)
+    _target(parser)
+    parser.add_argument("--status", metavar="SS.json", help="the host's Security Status (JSON)")
+    parser.add_argument("--flow", required=True, help="e.g. 'tcp 2001:db8::5 -> [2001:db8::9]:587 out'")
+    parser.add_argument("--now", metavar="ISO8601", help="evaluation time (default: now)")
+
+
+def register() -> None:
+    group = GROUPS["psl"]
+    if group.commands:
+        return
+    group.commands.extend(
+        [
+            Command("validate", "check PSL files; every problem as PATH:LINE:COL: error|warning: MESSAGE", _paths, run_validate),
+            Command("compile", "print the compiled policy (JSON) for a host, group or the domain default", _configure_compile, run_compile),
+            Command("test", "run the policy's own tests (its tests: section)", _paths, run_test),
+            Command("explain", "which profile applies, which rule decides a flow, and why", _configure_explain, run_explain),
+        ]
+    )  # fmt: skip

@@ -199,6 +199,10 @@ class _Builder:  # noqa: PLR0904
                     raise ValueError(f"the range starts above its end ({low} > {high})")
                 return list(ipaddress.summarize_address_range(low, high))
             if "/" in text:
+                addr, _, length = text.partition("/")
+                limit = 128 if ":" in addr else 32
+                if not length.isdigit() or int(length) > limit:
+                    raise ValueError(f"prefix length /{length} is invalid (IPv{6 if limit == 128 else 4} allows 0-{limit})")
                 try:
                     return [ipaddress.ip_network(text, strict=True)]
                 except ValueError as exc:
@@ -365,8 +369,11 @@ class _Builder:  # noqa: PLR0904
             return None
         self.rule_ids[rid] = item.loc("id")
         ok = True
+        errors_before = len(self.p.errors)
         src = self.endpoint(r.get("from"), item, "from")
         dst = self.endpoint(r.get("to"), item, "to")
+        if len(self.p.errors) > errors_before:
+            ok = False
         protocols: Optional[List[Dict[str, Any]]] = None
         if "service" in r:
             if any(k in r for k in ("proto", "ports", "sports", "icmp_types")):
@@ -405,7 +412,7 @@ class _Builder:  # noqa: PLR0904
             fams &= {"ipv6"}
         if "ttl" in fields:
             fams &= {"ipv4"}
-        if not fams:
+        if not fams and ok:
             self.p.error(
                 item.loc(),
                 f"rule {rid} can never match: its sources, destinations, protocol and fields have no address "
@@ -517,12 +524,15 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
     schema = policy_schema()
     valid_docs = []
     for doc in docs:
-        if "psl" not in doc.data:
-            problems.error(doc.loc(()), "not a PSL file: it must start with 'psl: 1'")
+        if doc.data.get("psl") != 1:
+            if "psl" not in doc.data:
+                problems.error(doc.loc(()), "not a PSL file: it must start with 'psl: 1'")
+            else:
+                problems.error(doc.loc(("psl",)), f"unsupported PSL version {doc.data['psl']!r}; this is PSL 1")
             continue
-        if schema_mod.check_document(doc, problems, schema):
-            valid_docs.append(doc)
-    if problems.errors:
+        schema_mod.check_document(doc, problems, schema)  # reports, and prunes broken items
+        valid_docs.append(doc)
+    if not valid_docs:
         raise PslError(problems)
 
     b = _Builder(valid_docs, problems)
@@ -593,6 +603,8 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
     profile_rules: Dict[str, List[Dict[str, Any]]] = {}
     for name, item in b.profile_items.items():
         for i, r in enumerate(item.value.get("rules", [])):
+            if r is None:
+                continue
             compiled = b.rule(Item(item.doc, (*item.path, "rules", i), r), [name])
             if compiled:
                 if "profiles" in r:

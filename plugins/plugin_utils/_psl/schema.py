@@ -548,11 +548,46 @@ def _pattern_hint(pattern: str) -> str:
     }.get(pattern, f"pattern {pattern}")
 
 
+LIST_SECTIONS = ("rules", "checks", "select", "exceptions", "tests")
+
+
+def _prune_point(path: Tuple) -> Tuple:
+    """The smallest whole item to drop for an error at `path` (a rule, an object, a section)."""
+    if not path:
+        return path
+    if path[0] in LIST_SECTIONS and len(path) >= 2:
+        return path[:2]
+    if path[0] == "objects" and len(path) >= 3:
+        return path[:3]
+    if path[0] == "profiles" and len(path) >= 4 and path[2] == "rules":
+        return path[:4]
+    if path[0] == "profiles" and len(path) >= 2:
+        return path[:2]
+    return path[:1]
+
+
 def check_document(doc: Document, problems: Problems, schema: dict) -> bool:
-    """Check one file against the schema; report every problem. True when it fits."""
+    """Check one file against the schema and report every problem.
+
+    Items with errors (a rule, an object, a whole section) are taken out of `doc.data` so the
+    semantic checks can still run on the rest and report their problems in the same run;
+    a list item becomes None so the other items keep their positions. True when it all fits.
+    """
     checker = _Checker(schema, doc, problems)
     found = checker.errors(doc.data, schema, ())
     for path, message, at_key in found:
         loc = doc.key_loc(path) if at_key else doc.loc(path)
         problems.error(loc, message)
+    for point in sorted({_prune_point(p) for p, _m, _k in found}, key=len, reverse=True):
+        if not point:
+            continue
+        parent = doc.data
+        for part in point[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+            if parent is None:
+                break
+        if isinstance(parent, list) and isinstance(point[-1], int) and point[-1] < len(parent):
+            parent[point[-1]] = None
+        elif isinstance(parent, dict):
+            parent.pop(point[-1], None)
     return not found

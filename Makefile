@@ -15,6 +15,8 @@ TOP := $(CURDIR)
 VENV := $(TOP)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(TOP)/tools/podman/containers.conf
+# This tree is the collection (tools/venv.sh links it here); nothing else may shadow it.
+export ANSIBLE_COLLECTIONS_PATH := $(TOP)/.ansible/collections
 export ANSIBLE_NOCOLOR := $(if $(CI),1,)
 export PY_COLORS := $(if $(CI),0,1)
 

@@ -43,6 +43,10 @@ fi
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 mkdir -p "$site/ansible_collections/distsec"
 ln -sfn "$top" "$site/ansible_collections/distsec/framework"
+# ...and in the project's own collections path, which the Makefile puts first
+# (ANSIBLE_COLLECTIONS_PATH), so no copy elsewhere (~/.ansible/collections) can shadow it.
+mkdir -p "$top/.ansible/collections/ansible_collections/distsec"
+ln -sfn "$top" "$top/.ansible/collections/ansible_collections/distsec/framework"
 
 cat > "$venv/bin/distsec" <<EOF
 #!$venv/bin/python

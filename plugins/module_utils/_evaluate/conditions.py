@@ -64,9 +64,9 @@ class Evaluator:
     def fact(self, path: List[Any]) -> Any:
         value: Any = self.status
         for part in path:
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            elif isinstance(value, list) and isinstance(part, int) and -len(value) <= part < len(value):
+            if (isinstance(value, dict) and part in value) or (
+                isinstance(value, list) and isinstance(part, int) and -len(value) <= part < len(value)
+            ):
                 value = value[part]
             else:
                 return _MISSING
@@ -77,7 +77,7 @@ class Evaluator:
             self.unknowns.append(reason)
         return UNKNOWN
 
-    def value(self, node: list) -> Any:  # noqa: PLR0911
+    def value(self, node: list) -> Any:
         kind = node[0]
         if kind == "lit":
             return node[1]
@@ -96,7 +96,7 @@ class Evaluator:
             return self.call(node[1], node[2:])
         return self.truth3(node)
 
-    def call(self, name: str, args: List[list]) -> Any:  # noqa: PLR0911
+    def call(self, name: str, args: List[list]) -> Any:
         if name == "exists":
             return self.fact(args[0][1:]) is not _MISSING
         if name == "version":
@@ -167,7 +167,7 @@ class Evaluator:
         return self._unknown(f"'in' needs a list, a mapping or an @address object, got {container!r}")
 
     # ---- truth --------------------------------------------------------------------------
-    def truth3(self, node: list) -> Any:  # noqa: PLR0911, PLR0912
+    def truth3(self, node: list) -> Any:
         kind = node[0]
         if kind == "and":
             return _and([self.truth3(n) for n in node[1:]])
@@ -202,7 +202,7 @@ class Evaluator:
         return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
 
     def version_compare(self, node: list) -> Any:
-        _, op, left_node, right_node, scheme = node
+        op, left_node, right_node, scheme = node[1:]
         left, right = self.value(left_node), self.value(right_node)
         if left is UNKNOWN or right is UNKNOWN:
             return UNKNOWN

@@ -121,7 +121,7 @@ def _proto_match(rule: Dict[str, Any], flow: Flow) -> bool:
     number = PROTO_NUMBERS[flow.proto]
     for entry in entries:
         proto = entry["proto"]
-        if proto != "any" and proto != flow.proto and proto != number:
+        if proto not in ("any", flow.proto, number):
             continue
         if not _in_ranges(flow.dport, entry.get("ports")) or not _in_ranges(flow.sport, entry.get("sports")):
             continue

@@ -5,7 +5,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-__all__ = ["ICMP_TYPES", "ICMPV6_TYPES", "PROTO_NUMBERS", "Flow", "FlowError", "parse_flow"]
+__all__ = ["ICMPV6_TYPES", "ICMP_TYPES", "PROTO_NUMBERS", "Flow", "FlowError", "parse_flow"]
 
 PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58, "sctp": 132}
 PORTED = ("tcp", "udp", "sctp")
@@ -76,15 +76,15 @@ class Flow:
 
 def _endpoint(text: str, *, port_from_last_group: bool):
     if text.startswith("["):
-        addr, _, rest = text[1:].partition("]")
+        addr, _sep, rest = text[1:].partition("]")
         if rest and not rest.startswith(":"):
             raise FlowError(f"cannot read {text!r}: expected [ADDRESS]:PORT")
         return ipaddress.ip_address(addr), _port(rest[1:]) if rest else None
     if text.count(":") == 1:  # IPv4 with a port
-        addr, _, port = text.partition(":")
+        addr, _sep, port = text.partition(":")
         return ipaddress.ip_address(addr), _port(port)
     if text.count(":") > 1 and port_from_last_group:
-        head, _, tail = text.rpartition(":")
+        head, _sep, tail = text.rpartition(":")
         if tail.isdigit():
             try:
                 return ipaddress.ip_address(head), _port(tail)
@@ -107,7 +107,9 @@ def parse_flow(text: str) -> Flow:
     """
     parts = text.split()
     if len(parts) < 5 or parts[2] != "->":
-        raise FlowError(f"cannot read flow {text!r}: expected 'PROTO SRC -> DST DIRECTION', e.g. 'tcp 2001:db8::5 -> [2001:db8::9]:587 out'")
+        raise FlowError(
+            f"cannot read flow {text!r}: expected 'PROTO SRC -> DST DIRECTION', e.g. 'tcp 2001:db8::5 -> [2001:db8::9]:587 out'"
+        )
     proto = parts[0].lower()
     if proto not in PROTO_NUMBERS:
         raise FlowError(f"unknown protocol {parts[0]!r}; use one of {', '.join(PROTO_NUMBERS)}")

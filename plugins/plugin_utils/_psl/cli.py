@@ -11,7 +11,7 @@ from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import FlowError
 
 from .._cli import GROUPS, Command, CommandError
-from .compiler import Policy, compile_policy, load_policy
+from .compiler import Policy, compile_policy, load_policy, policy_schema
 from .problems import PslError
 from .testing import StatusError, explain, load_status, run_tests
 
@@ -122,6 +122,12 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_schema(args: argparse.Namespace) -> int:
+    json.dump(policy_schema(), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
 def _configure_compile(parser: argparse.ArgumentParser) -> None:
     _paths(parser)
     _target(parser)
@@ -146,6 +152,7 @@ def register() -> None:
             Command("validate", "check PSL files; every problem as PATH:LINE:COL: error|warning: MESSAGE", _paths, run_validate),
             Command("compile", "print the compiled policy (JSON) for a host, group or the domain default", _configure_compile, run_compile),
             Command("test", "run the policy's own tests (its tests: section)", _paths, run_test),
+            Command("schema", "print the PSL JSON Schema (for editors; also docs/psl.schema.json)", lambda p: None, run_schema),
             Command("explain", "which profile applies, which rule decides a flow, and why", _configure_explain, run_explain),
         ]
     )  # fmt: skip

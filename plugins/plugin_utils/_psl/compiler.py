@@ -21,18 +21,24 @@ from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows 
 from . import schema as schema_mod
 from .expr import ExprError, parse_expression
 from .loader import Document, load_documents
-from .mechanisms import MECHANISMS, duration_seconds
+from .mechanisms import MECHANISMS
 from .problems import Loc, Problems, PslError
 
 __all__ = ["FORMAT", "Policy", "canonical_json", "compile_policy", "load_policy", "policy_schema"]
 
 FORMAT = "distsec.compiled-policy/1"
+_OPEN = {"in": "drop", "out": "accept", "forward": "drop"}
+_SHUT = {"in": "drop", "out": "drop", "forward": "drop"}
 BUILTIN_PROFILES = {
-    "home": {"description": "In the home Security Domain", "rank": 0, "default": {"in": "drop", "out": "accept", "forward": "drop"}},
-    "foreign": {"description": "On a foreign or unknown network (default restrictive)", "rank": 10, "default": {"in": "drop", "out": "accept", "forward": "drop"}},
-    "quarantine": {"description": "Inspection: only the PDP and remediation servers", "rank": 20, "default": {"in": "drop", "out": "drop", "forward": "drop"}},
-    "isolated": {"description": "Non-compliant: only the PDP and remediation servers until fixed", "rank": 30, "default": {"in": "drop", "out": "drop", "forward": "drop"}},
-}  # fmt: skip
+    "home": {"description": "In the home Security Domain", "rank": 0, "default": _OPEN},
+    "foreign": {"description": "On a foreign or unknown network (default restrictive)", "rank": 10, "default": _OPEN},
+    "quarantine": {"description": "Inspection: only the PDP and remediation servers", "rank": 20, "default": _SHUT},
+    "isolated": {
+        "description": "Non-compliant: only the PDP and remediation servers until fixed",
+        "rank": 30,
+        "default": _SHUT,
+    },
+}
 RESTRICTED = ("quarantine", "isolated")
 # Remediation paths kept open in the restricted profiles, from well-known address objects.
 REMEDIATION = (
@@ -101,7 +107,7 @@ def _as_list(value: Any) -> List[Any]:
     return value if isinstance(value, list) else [value]
 
 
-class _Builder:  # noqa: PLR0904
+class _Builder:
     def __init__(self, docs: List[Document], problems: Problems) -> None:
         self.docs = docs
         self.p = problems
@@ -199,10 +205,12 @@ class _Builder:  # noqa: PLR0904
                     raise ValueError(f"the range starts above its end ({low} > {high})")
                 return list(ipaddress.summarize_address_range(low, high))
             if "/" in text:
-                addr, _, length = text.partition("/")
+                addr, _sep, length = text.partition("/")
                 limit = 128 if ":" in addr else 32
                 if not length.isdigit() or int(length) > limit:
-                    raise ValueError(f"prefix length /{length} is invalid (IPv{6 if limit == 128 else 4} allows 0-{limit})")
+                    raise ValueError(
+                        f"prefix length /{length} is invalid (IPv{6 if limit == 128 else 4} allows 0-{limit})"
+                    )
                 try:
                     return [ipaddress.ip_network(text, strict=True)]
                 except ValueError as exc:
@@ -268,7 +276,7 @@ class _Builder:  # noqa: PLR0904
                 continue
             if not isinstance(value, str):
                 continue
-            low, _, high = value.partition("-")
+            low, _sep, high = value.partition("-")
             lo, hi = int(low), int(high or low)
             if hi > 65535 or lo > 65535:
                 self.p.error(loc_of(i), f"{what} {value!r} is out of range (0-65535)")
@@ -359,13 +367,15 @@ class _Builder:  # noqa: PLR0904
                 self._mark_refs(child)
 
     # ---- rules --------------------------------------------------------------------------
-    def rule(self, item: Item, default_profiles: List[str]) -> Optional[Dict[str, Any]]:  # noqa: PLR0912, PLR0915
+    def rule(self, item: Item, default_profiles: List[str]) -> Optional[Dict[str, Any]]:
         r = item.value
         if not isinstance(r, dict) or "id" not in r:
             return None
         rid = r["id"]
         if rid in self.rule_ids:
-            self.p.error(item.loc("id"), f"rule id {rid!r} is already used at {self.rule_ids[rid]}; rule ids are unique")
+            self.p.error(
+                item.loc("id"), f"rule id {rid!r} is already used at {self.rule_ids[rid]}; rule ids are unique"
+            )
             return None
         self.rule_ids[rid] = item.loc("id")
         ok = True
@@ -517,7 +527,7 @@ def _check_condition(kind: str, spec: Any) -> Tuple[Optional[str], Any]:
     return None, spec
 
 
-def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
+def load_policy(paths: List[str]) -> Policy:
     """Read, check and resolve a policy. Raises PslError listing every problem."""
     problems = Problems()
     docs = load_documents(list(paths), problems)
@@ -538,7 +548,9 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
     b = _Builder(valid_docs, problems)
     domains = [(d, d.data["domain"]) for d in valid_docs if "domain" in d.data]
     if not domains:
-        problems.error(valid_docs[-1].loc(()) if valid_docs else None, "no file names the Security Domain: add 'domain: NAME'")
+        problems.error(
+            valid_docs[-1].loc(()) if valid_docs else None, "no file names the Security Domain: add 'domain: NAME'"
+        )
         raise PslError(problems)
     domain = domains[-1][1]
     for doc, name in domains:
@@ -552,7 +564,9 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
     for name, item in b.addr_items.items():
         if name == "any":
             problems.error(item.key_loc(), "'any' is reserved; choose another name")
-    settings_items = {k: b.single(k) for k in ("defaults", "management", "baseline", "default_profile", "expired_profile", "metadata")}
+    settings_items = {
+        k: b.single(k) for k in ("defaults", "management", "baseline", "default_profile", "expired_profile", "metadata")
+    }
     mech_items = {k: b.single(k) for k in MECHANISMS}
     defaults = settings_items["defaults"].value if settings_items["defaults"] else {}
     b.default_if_unknown = defaults.get("if_unknown", "false")
@@ -576,7 +590,9 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
                 profile_ref(parent, item.loc("inherit"))
                 break
             if parent in seen:
-                problems.error(item.loc("inherit"), f"profiles inherit from each other in a cycle: {' -> '.join([*seen, parent])}")
+                problems.error(
+                    item.loc("inherit"), f"profiles inherit from each other in a cycle: {' -> '.join([*seen, parent])}"
+                )
                 break
             seen.append(parent)
             parent = b.profile_items[parent].value.get("inherit") if parent in b.profile_items else None
@@ -584,15 +600,17 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
         if settings_items[key]:
             profile_ref(settings_items[key].value, settings_items[key].loc())
     for item in [settings_items["baseline"]] + [
-        Item(i.doc, (*i.path, "baseline"), i.value["baseline"]) for i in b.profile_items.values() if "baseline" in i.value
+        Item(i.doc, (*i.path, "baseline"), i.value["baseline"])
+        for i in b.profile_items.values()
+        if "baseline" in i.value
     ]:
-        if item and (item.value.get("icmpv6_essentials") is False or item.value.get("management") is False):
-            if not item.value.get("acknowledge_risk"):
-                problems.error(
-                    item.loc(),
-                    "turning off icmpv6_essentials or management can cut IPv6 or lock admins out; "
-                    "say why in acknowledge_risk to confirm you mean it",
-                )
+        risky = item and (item.value.get("icmpv6_essentials") is False or item.value.get("management") is False)
+        if risky and not item.value.get("acknowledge_risk"):
+            problems.error(
+                item.loc(),
+                "turning off icmpv6_essentials or management can cut IPv6 or lock admins out; "
+                "say why in acknowledge_risk to confirm you mean it",
+            )
 
     # rules: top level, profile-level, exception additions
     rules: List[Dict[str, Any]] = []
@@ -608,7 +626,10 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
             compiled = b.rule(Item(item.doc, (*item.path, "rules", i), r), [name])
             if compiled:
                 if "profiles" in r:
-                    problems.error(item.loc("rules", i, "profiles"), "a rule inside a profile belongs to that profile; remove 'profiles'")
+                    problems.error(
+                        item.loc("rules", i, "profiles"),
+                        "a rule inside a profile belongs to that profile; remove 'profiles'",
+                    )
                 compiled["profiles"] = [name]
                 profile_rules.setdefault(name, []).append(compiled)
     exceptions = []
@@ -637,7 +658,10 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
                     b.used.add(name)
                     protos.extend(b.services[name])
                 else:
-                    problems.error(mgmt.loc("service", i) if isinstance(mgmt.value["service"], list) else mgmt.loc("service"), f"unknown service {name!r}")
+                    problems.error(
+                        mgmt.loc("service", i) if isinstance(mgmt.value["service"], list) else mgmt.loc("service"),
+                        f"unknown service {name!r}",
+                    )
             management["protocols"] = protos
 
     # checks
@@ -661,7 +685,7 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
         if text is not None:
             ast = b.condition(text, item, kind)
         elif isinstance(raw, tuple) and raw[0] == "listening":
-            allowed = b.ports(raw[1], lambda i: item.loc(kind, "allowed_ports", i), "port") or []
+            allowed = b.ports(raw[1], lambda i, it=item, k=kind: it.loc(k, "allowed_ports", i), "port") or []
             ast = ["call", "listening_only", ["lit", allowed]]
         else:
             ast = b.condition(raw, item, kind)
@@ -701,7 +725,9 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
             if t not in b.group_items:
                 hint = difflib.get_close_matches(t, list(b.group_items), n=1)
                 if hint:
-                    problems.warning(loc, f"{t!r} is not a group, so it is taken as a host name; did you mean the group {hint[0]!r}?")
+                    problems.warning(
+                        loc, f"{t!r} is not a group, so it is taken as a host name; did you mean the group {hint[0]!r}?"
+                    )
 
     for r in rules + [r for rs in profile_rules.values() for r in rs]:
         check_targets(r["apply_to"], Loc(*_split_origin(r["origin"])))
@@ -721,9 +747,8 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
             continue
         MECHANISMS[name].check(item.value, lambda sub, msg, it=item: problems.error(it.loc(*sub), msg), refs)
         for sub, value in _walk(item.value):
-            if isinstance(value, str) and sub and str(sub[-1]) in ("peers",):
-                if value in b.addr_items:
-                    b.used.add(value)
+            if isinstance(value, str) and sub and "peers" in sub and value in b.addr_items:
+                b.used.add(value)
         mechanisms[name] = MECHANISMS[name].compile(item.value)
         for svc in _as_list(item.value.get("connections", [])) if isinstance(item.value, dict) else []:
             for s in _as_list(svc.get("services")):
@@ -740,7 +765,11 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
     baseline = settings_items["baseline"].value if settings_items["baseline"] else {}
     profiles = {}
     for name in sorted(known_profiles):
-        base = copy.deepcopy(BUILTIN_PROFILES.get(name, {"description": "", "rank": 5, "default": {"in": "drop", "out": "accept", "forward": "drop"}}))
+        base = copy.deepcopy(
+            BUILTIN_PROFILES.get(
+                name, {"description": "", "rank": 5, "default": {"in": "drop", "out": "accept", "forward": "drop"}}
+            )
+        )
         item = b.profile_items.get(name)
         spec = item.value if item else {}
         profiles[name] = {
@@ -755,11 +784,15 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
     if problems.errors:
         raise PslError(problems)
 
-    restricted_in_use = any(c["on_fail"] in RESTRICTED for c in checks) or any(s["profile"] in RESTRICTED for s in select)
+    restricted_in_use = any(c["on_fail"] in RESTRICTED for c in checks) or any(
+        s["profile"] in RESTRICTED for s in select
+    )
     if restricted_in_use:
-        for obj, _, what in REMEDIATION:
+        for obj, _protos, what in REMEDIATION:
             if obj not in b.addr_items:
-                problems.warning(None, f"no address object {obj!r}: hosts in the isolated/quarantine profiles cannot reach {what}")
+                problems.warning(
+                    None, f"no address object {obj!r}: hosts in the isolated/quarantine profiles cannot reach {what}"
+                )
 
     settings = {
         "defaults": defaults,
@@ -775,7 +808,10 @@ def load_policy(paths: List[str]) -> Policy:  # noqa: PLR0912, PLR0915
         docs=valid_docs,
         addresses={k: {f: [str(n) for n in v[f]] for f in ("ipv4", "ipv6")} for k, v in b.addresses.items()},
         services=b.services,
-        groups={k: {"hosts": v.value.get("hosts", []), "inventory_groups": v.value.get("inventory_groups", [])} for k, v in b.group_items.items()},
+        groups={
+            k: {"hosts": v.value.get("hosts", []), "inventory_groups": v.value.get("inventory_groups", [])}
+            for k, v in b.group_items.items()
+        },
         rules=rules,
         profiles=profiles,
         checks=checks,
@@ -813,11 +849,11 @@ def member_groups(policy: Policy, host: Optional[str], inventory_groups: List[st
     out = []
     inv = set(inventory_groups)
     for name, g in policy.groups.items():
-        if host is not None and host in g["hosts"]:
-            out.append(name)
-        elif inv & set(g["inventory_groups"]):
-            out.append(name)
-        elif not g["hosts"] and not g["inventory_groups"] and name in inv:
+        if (
+            (host is not None and host in g["hosts"])
+            or inv & set(g["inventory_groups"])
+            or (not g["hosts"] and not g["inventory_groups"] and name in inv)
+        ):
             out.append(name)
     return sorted(out)
 
@@ -857,7 +893,11 @@ def _baseline_rules(policy: Policy, name: str, profile: Dict[str, Any]) -> List[
     if name in RESTRICTED:
         for obj, protocols, what in REMEDIATION:
             if obj in policy.addresses:
-                protos = None if protocols is None else [{"proto": p, "ports": ports, "sports": None, "types": None} for p, ports in protocols]
+                protos = (
+                    None
+                    if protocols is None
+                    else [{"proto": p, "ports": ports, "sports": None, "types": None} for p, ports in protocols]
+                )
                 rule(f"baseline-remediation-{obj.replace('_', '-')}", f"Reach {what} while restricted", "out",
                      to={"objects": [obj], "literal": {"ipv4": [], "ipv6": []}}, protocols=protos)  # fmt: skip
     return out
@@ -952,7 +992,9 @@ def _covers_set(a: Optional[Dict[str, Any]], b: Optional[Dict[str, Any]], addres
     def nets(spec):
         out = [ipaddress.ip_network(n) for fam in ("ipv4", "ipv6") for n in spec["literal"][fam]]
         for name in spec["objects"]:
-            out.extend(ipaddress.ip_network(n) for fam in ("ipv4", "ipv6") for n in addresses.get(name, {}).get(fam, []))
+            out.extend(
+                ipaddress.ip_network(n) for fam in ("ipv4", "ipv6") for n in addresses.get(name, {}).get(fam, [])
+            )
         return out
 
     outer = nets(a)
@@ -1003,7 +1045,7 @@ def _shadow_warnings(policy: Policy, problems: Problems) -> None:
                         candidates.extend(by_port.get(key, {}).get(lo, []))
             for earlier in candidates:
                 if (
-                    earlier["apply_to"] == [] or set(r["apply_to"]) and set(r["apply_to"]) <= set(earlier["apply_to"])
+                    earlier["apply_to"] == [] or (set(r["apply_to"]) and set(r["apply_to"]) <= set(earlier["apply_to"]))
                 ) and _qualifiers_cover(earlier, r) and _covers_set(earlier["from"], r["from"], policy.addresses) \
                         and _covers_set(earlier["to"], r["to"], policy.addresses) \
                         and _covers_protocols(earlier["protocols"], r["protocols"]):  # fmt: skip

@@ -225,9 +225,8 @@ class _Parser:
             raise ExprError(f"{name}() takes {low} argument(s), got {len(args)}", pos)
         if name == "exists" and args[0][0] != "fact":
             raise ExprError("exists() takes a fact, e.g. exists(packages.clamav)", pos)
-        if name == "version":
-            if args[1][0] != "lit" or args[1][1] not in SCHEMES:
-                raise ExprError(f"version(x, SCHEME): SCHEME is one of {', '.join(SCHEMES)} (a quoted string)", pos)
+        if name == "version" and (args[1][0] != "lit" or args[1][1] not in SCHEMES):
+            raise ExprError(f"version(x, SCHEME): SCHEME is one of {', '.join(SCHEMES)} (a quoted string)", pos)
         return ["call", name, *args]
 
     def path(self, first: str, pos: int) -> list:
@@ -287,7 +286,7 @@ def _comparison(op: str, left: list, right: list, pos: int) -> list:
     if (left[0] == "lit" and isinstance(left[1], str)) or (right[0] == "lit" and isinstance(right[1], str)):
         raise ExprError(
             f"'{op}' between strings needs a version ordering: compare a package's .version fact, "
-            "or wrap a side in version(x, \"dpkg\"|\"rpm\"|\"pep440\"|\"semver\")",
+            'or wrap a side in version(x, "dpkg"|"rpm"|"pep440"|"semver")',
             pos,
         )
     return ["cmp", op, left, right]
@@ -313,7 +312,7 @@ def parse_condition(value: Any, ref_exists: Callable[[str], bool] = lambda name:
     if isinstance(value, str):
         return parse_expression(value, ref_exists)
     if isinstance(value, dict) and len(value) == 1:
-        (key, inner), = value.items()
+        ((key, inner),) = value.items()
         if key == "not":
             return ["not", parse_condition(inner, ref_exists)]
         if key in ("all", "any") and isinstance(inner, list) and inner:

@@ -224,7 +224,9 @@ def load_documents(paths: List[str], problems: Problems) -> List[Document]:
                 if not isinstance(inc, str) or not inc:
                     continue  # reported by the schema check
                 inc_path = inc if os.path.isabs(inc) else os.path.join(base, inc)
-                inc_display = inc if os.path.isabs(inc) else os.path.normpath(os.path.join(os.path.dirname(display), inc))
+                inc_display = (
+                    inc if os.path.isabs(inc) else os.path.normpath(os.path.join(os.path.dirname(display), inc))
+                )
                 visit(inc_path, inc_display, [*stack, real], doc.loc(("include", i)))
         order.append(doc)
 

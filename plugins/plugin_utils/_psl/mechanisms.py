@@ -56,7 +56,9 @@ class Ipsec(Mechanism):
                                 "type": "boolean",
                                 "description": "Drop this traffic when the SA is down (default true).",
                             },
-                            "ike_proposals": _list({"type": "string"}, "IKE proposals, e.g. aes256gcm16-prfsha384-ecp384."),
+                            "ike_proposals": _list(
+                                {"type": "string"}, "IKE proposals, e.g. aes256gcm16-prfsha384-ecp384."
+                            ),
                             "esp_proposals": _list({"type": "string"}, "ESP proposals, e.g. aes256gcm16-ecp384."),
                             "services": _str_or_list("Service objects to protect (default: all traffic)."),
                         },

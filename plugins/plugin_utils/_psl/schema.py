@@ -289,7 +289,9 @@ TEST = _obj(
 def build_schema(mechanisms: Dict[str, dict]) -> dict:
     props: Dict[str, Any] = {
         "psl": {"const": 1, "description": "Language version; this is PSL 1."},
-        "domain": _str("The Security Domain this policy is for (e.g. example.org).", pattern=r"^[A-Za-z0-9_.-]{1,253}$"),
+        "domain": _str(
+            "The Security Domain this policy is for (e.g. example.org).", pattern=r"^[A-Za-z0-9_.-]{1,253}$"
+        ),
         "description": _str("What this policy (file) is."),
         "include": _str_or_list("Other PSL files, relative to this one, merged before it."),
         "metadata": _obj(
@@ -462,7 +464,7 @@ class _Checker:
         self._check(value, self.resolve(schema), path, out)
         return out
 
-    def _check(self, value: Any, schema: dict, path: Tuple, out: list) -> None:  # noqa: C901
+    def _check(self, value: Any, schema: dict, path: Tuple, out: list) -> None:
         if "anyOf" in schema:
             alternatives = [self.resolve(s) for s in schema["anyOf"]]
             results = [self.errors(value, s, path) for s in alternatives]
@@ -479,7 +481,9 @@ class _Checker:
             out.append((path, f"must be {schema['const']!r}, got {value!r}", False))
             return
         if "type" in schema and not self._type_ok(value, schema):
-            out.append((path, f"expected {_ARTICLE.get(schema['type'], schema['type'])}, got {_describe(value)}", False))
+            out.append(
+                (path, f"expected {_ARTICLE.get(schema['type'], schema['type'])}, got {_describe(value)}", False)
+            )
             return
         if "enum" in schema and value not in schema["enum"]:
             choices = ", ".join(str(c) for c in schema["enum"])

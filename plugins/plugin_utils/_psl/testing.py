@@ -72,9 +72,7 @@ def run_tests(policy: Policy) -> List[TestResult]:
         decision = decide(compiled, status, now=now)
         expect = t["expect"]
         if "profile" in expect and decision.profile != expect["profile"]:
-            result.failures.append(
-                f"profile: expected {expect['profile']}, got {decision.profile} ({decision.reason})"
-            )
+            result.failures.append(f"profile: expected {expect['profile']}, got {decision.profile} ({decision.reason})")
         if "compliant" in expect and decision.compliant != expect["compliant"]:
             failed = ", ".join(decision.failed_checks) or "none"
             result.failures.append(
@@ -98,7 +96,9 @@ def run_tests(policy: Policy) -> List[TestResult]:
                 expected = f["action"] + (f" by rule {f['rule']}" if "rule" in f else "")
                 got = verdict.action + (f" by rule {verdict.rule}" if verdict.rule else " by the profile default")
                 trace = "\n      ".join(verdict.trace)
-                result.failures.append(f"flow {f['flow']!r}:\n    - expected: {expected}\n    + got:      {got}\n      {trace}")
+                result.failures.append(
+                    f"flow {f['flow']!r}:\n    - expected: {expected}\n    + got:      {got}\n      {trace}"
+                )
     return results
 
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 BIN = Path(sys.executable).parent
+TOP = Path(__file__).resolve().parents[4]
 
 BODY = """chain input {
   type filter hook input priority filter; policy accept;
@@ -40,6 +41,7 @@ def play(netns, tmp_path):
             ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
             ANSIBLE_PYTHON_INTERPRETER=sys.executable,
             PATH=f"{BIN}:{os.environ['PATH']}",
+            ANSIBLE_COLLECTIONS_PATH=str(TOP / ".ansible" / "collections"),
         )
         argv = [*netns, str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(book)]
         argv += ["--check"] * check + ["--diff"] * diff

@@ -74,10 +74,11 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_compile(args: argparse.Namespace) -> int:
+    now = _now(args.now)
     policy = _load(args.paths)
     compiled = compile_policy(policy, host=args.host, groups=args.group)
     if args.status:
-        decision = decide(compiled, _status(args.status), now=_now(args.now))
+        decision = decide(compiled, _status(args.status), now=now)
         compiled = dict(compiled)
         compiled["preview"] = {
             "profile": decision.profile,
@@ -110,11 +111,12 @@ def run_test(args: argparse.Namespace) -> int:
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    now = _now(args.now)
     policy = _load(args.paths)
     try:
         lines = explain(
             policy, host=args.host, groups=args.group, status=_status(args.status), flow_text=args.flow,
-            now=_now(args.now),
+            now=now,
         )  # fmt: skip
     except FlowError as exc:
         raise CommandError(f"--flow: {exc}", exit_code=2) from None

@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import ipaddress
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
@@ -108,8 +109,9 @@ def _as_list(value: Any) -> List[Any]:
 
 
 class _Builder:
-    def __init__(self, docs: List[Document], problems: Problems) -> None:
+    def __init__(self, docs: List[Document], problems: Problems, root_dir: str = ".") -> None:
         self.docs = docs
+        self.root_dir = root_dir
         self.p = problems
         self.addr_items: Dict[str, Item] = {}
         self.svc_items: Dict[str, Item] = {}
@@ -471,13 +473,22 @@ class _Builder:
             "if_unknown": self.if_unknown(r),
             "apply_to": [str(a) for a in _as_list(r.get("apply_to"))],
             "profiles": profiles,
-            "origin": str(item.loc()),
+            "origin": self.origin(item.loc()),
+            "_loc": item.loc(),
         }
+
+    def origin(self, loc: Loc) -> str:
+        """FILE:LINE:COL with FILE relative to the root policy file, so output is the same from any cwd."""
+        return f"{_relative(loc.file, self.root_dir)}:{loc.line}:{loc.col}"
 
     def if_unknown(self, node: Dict[str, Any]) -> bool:
         return str(node.get("if_unknown", self.default_if_unknown)) == "true"
 
     default_if_unknown = "false"
+
+
+def _relative(file: str, root_dir: str) -> str:
+    return os.path.relpath(os.path.abspath(file), root_dir).replace(os.sep, "/")
 
 
 def _source(value: Any) -> Optional[str]:
@@ -545,7 +556,7 @@ def load_policy(paths: List[str]) -> Policy:
     if not valid_docs:
         raise PslError(problems)
 
-    b = _Builder(valid_docs, problems)
+    b = _Builder(valid_docs, problems, os.path.dirname(os.path.abspath(paths[0])))
     domains = [(d, d.data["domain"]) for d in valid_docs if "domain" in d.data]
     if not domains:
         problems.error(
@@ -694,7 +705,7 @@ def load_policy(paths: List[str]) -> Policy:
         checks.append({
             "id": c["id"], "description": c["description"], "severity": c.get("severity", "medium"),
             "on_fail": on_fail, "require": ast, "require_source": text or _source(raw), "if_unknown": b.if_unknown(c),
-            "apply_to": [str(a) for a in _as_list(c.get("apply_to"))], "origin": str(item.loc()),
+            "apply_to": [str(a) for a in _as_list(c.get("apply_to"))], "origin": b.origin(item.loc()),
         })  # fmt: skip
 
     # profile selection
@@ -730,7 +741,7 @@ def load_policy(paths: List[str]) -> Policy:
                     )
 
     for r in rules + [r for rs in profile_rules.values() for r in rs]:
-        check_targets(r["apply_to"], Loc(*_split_origin(r["origin"])))
+        check_targets(r["apply_to"], r["_loc"])
     for e in exceptions:
         check_targets(e["apply_to"], e["item"].loc("apply_to"))
 
@@ -804,7 +815,7 @@ def load_policy(paths: List[str]) -> Policy:
     }
     policy = Policy(
         domain=domain,
-        files=[d.file for d in valid_docs],
+        files=[_relative(d.file, b.root_dir) for d in valid_docs],
         docs=valid_docs,
         addresses={k: {f: [str(n) for n in v[f]] for f in ("ipv4", "ipv6")} for k, v in b.addresses.items()},
         services=b.services,
@@ -824,11 +835,6 @@ def load_policy(paths: List[str]) -> Policy:
     )
     _shadow_warnings(policy, problems)
     return policy
-
-
-def _split_origin(origin: str) -> Tuple[str, int, int]:
-    file, line, col = origin.rsplit(":", 2)
-    return file, int(line), int(col)
 
 
 def _walk(value: Any, path: Tuple = ()) -> Iterable[Tuple[Tuple, Any]]:
@@ -977,7 +983,7 @@ def _collect_refs(ast: Any, used: Set[str]) -> None:
 
 
 def _public_rule(rule: Dict[str, Any]) -> Dict[str, Any]:
-    return {k: v for k, v in rule.items() if k not in ("apply_to", "profiles")}
+    return {k: v for k, v in rule.items() if k not in ("apply_to", "profiles") and not k.startswith("_")}
 
 
 # ---- shadowed rules -------------------------------------------------------------------------
@@ -1051,7 +1057,7 @@ def _shadow_warnings(policy: Policy, problems: Problems) -> None:
                         and _covers_protocols(earlier["protocols"], r["protocols"]):  # fmt: skip
                     verb = "unreachable" if earlier["action"] == r["action"] else "shadowed"
                     problems.warning(
-                        Loc(*_split_origin(r["origin"])),
+                        r.get("_loc"),
                         f"rule {r['id']} is {verb} in profile {name}: rule {earlier['id']} ({earlier['origin']}) "
                         f"matches all of its traffic first",
                     )

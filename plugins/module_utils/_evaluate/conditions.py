@@ -31,16 +31,19 @@ def parse_time(value: Any) -> Optional[float]:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return None
     if isinstance(value, str):
         text = value.strip().replace("Z", "+00:00")
         try:
             moment = datetime.datetime.fromisoformat(text)
-        except ValueError:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=datetime.timezone.utc)
+            return moment.timestamp()
+        except (ValueError, OverflowError, OSError):
             return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.timezone.utc)
-        return moment.timestamp()
     return None
 
 
@@ -136,6 +139,8 @@ class Evaluator:
         if not isinstance(sockets, list):
             return self._unknown("not reported: sockets")
         for sock in sockets:
+            if isinstance(sock, dict) and _loopback(sock.get("address")):
+                continue  # reachable from this host only
             port = sock.get("port") if isinstance(sock, dict) else None
             if not isinstance(port, int):
                 return self._unknown(f"socket without a port: {sock!r}")
@@ -241,6 +246,13 @@ class Evaluator:
             return True
         result = self.truth3(node)
         return if_unknown if result is UNKNOWN else bool(result)
+
+
+def _loopback(address: Any) -> bool:
+    try:
+        return ipaddress.ip_address(str(address).split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _and(values: List[Any]) -> Any:

@@ -127,6 +127,8 @@ def _proto_match(rule: Dict[str, Any], flow: Flow) -> bool:
             continue
         if entry.get("types") is not None and flow.icmp_type not in entry["types"]:
             continue
+        if entry.get("codes") is not None and flow.icmp_code not in entry["codes"]:
+            continue
         return True
     return False
 
@@ -150,8 +152,11 @@ def decide_flow(compiled: Dict[str, Any], decision: Decision, flow: Flow) -> Flo
         if rule.get("state") and "new" not in rule["state"]:
             continue
         owner = rule.get("owner")
-        if owner and str(owner.get("user", "")) != (flow.user or ""):
-            trace.append(f"skipped {rule['id']}: only for sockets owned by {owner.get('user') or owner.get('group')}")
+        if owner and any(
+            str(owner[key]) != (getattr(flow, key) or "") for key in ("user", "group") if owner.get(key) is not None
+        ):
+            wanted = ", ".join(f"{k}={owner[k]}" for k in ("user", "group") if owner.get(k) is not None)
+            trace.append(f"skipped {rule['id']}: only for sockets owned by {wanted}")
             continue
         if rule.get("fields"):
             trace.append(f"skipped {rule['id']}: matches header fields a flow does not carry")

@@ -7,7 +7,7 @@ from typing import Dict, Optional
 
 __all__ = ["ICMPV6_TYPES", "ICMP_TYPES", "PROTO_NUMBERS", "Flow", "FlowError", "parse_flow"]
 
-PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58, "sctp": 132}
+PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51, "icmpv6": 58, "sctp": 132}
 PORTED = ("tcp", "udp", "sctp")
 
 ICMP_TYPES: Dict[str, int] = {
@@ -57,6 +57,8 @@ class Flow:
     icmp_type: Optional[int] = None
     interface: Optional[str] = None
     user: Optional[str] = None
+    group: Optional[str] = None
+    icmp_code: Optional[int] = None
 
     @property
     def family(self) -> str:
@@ -100,7 +102,7 @@ def _port(text: str) -> int:
 
 
 def parse_flow(text: str) -> Flow:
-    """'PROTO SRC[:PORT] -> DST[:PORT] in|out|forward [type=T] [iface=I] [user=U]'.
+    """'PROTO SRC[:PORT] -> DST[:PORT] in|out|forward [type=T] [code=C] [iface=I] [user=U] [group=G]'.
 
     IPv6 with a port: [2001:db8::9]:587. For tcp/udp/sctp an unbracketed IPv6 destination
     may also carry the port as its last group (2001:db8::9:587 means port 587).
@@ -126,8 +128,8 @@ def parse_flow(text: str) -> Flow:
     extra: Dict[str, str] = {}
     for item in parts[5:]:
         key, sep, val = item.partition("=")
-        if not sep or key not in ("type", "iface", "user"):
-            raise FlowError(f"cannot read {item!r}: extras are type=T, iface=I, user=U")
+        if not sep or key not in ("type", "code", "iface", "user", "group"):
+            raise FlowError(f"cannot read {item!r}: extras are type=T, code=C, iface=I, user=U, group=G")
         extra[key] = val
     icmp_type = None
     if "type" in extra:
@@ -141,4 +143,21 @@ def parse_flow(text: str) -> Flow:
         raise FlowError("icmp is IPv4; use icmpv6 for IPv6 flows")
     if proto == "icmpv6" and src.version == 4:
         raise FlowError("icmpv6 is IPv6; use icmp for IPv4 flows")
-    return Flow(proto, src, dst, direction, sport, dport, icmp_type, extra.get("iface"), extra.get("user"))
+    icmp_code = None
+    if "code" in extra:
+        if not extra["code"].isdigit() or int(extra["code"]) > 255:
+            raise FlowError(f"code={extra['code']} is not an ICMP code (0-255)")
+        icmp_code = int(extra["code"])
+    return Flow(
+        proto,
+        src,
+        dst,
+        direction,
+        sport,
+        dport,
+        icmp_type,
+        extra.get("iface"),
+        extra.get("user"),
+        extra.get("group"),
+        icmp_code,
+    )

@@ -17,7 +17,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
+from ansible_collections.distsec.framework.plugins.module_utils._evaluate.conditions import parse_time
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import ICMP_TYPES, ICMPV6_TYPES
+from ansible_collections.distsec.framework.plugins.module_utils._evaluate.versions import VersionError
+from ansible_collections.distsec.framework.plugins.module_utils._evaluate.versions import validate as validate_version
 
 from . import schema as schema_mod
 from .expr import ExprError, parse_expression
@@ -145,7 +148,8 @@ class _Builder:
         out = []
         for doc in self.docs:
             for i, value in enumerate(_as_list(doc.data.get(section))):
-                out.append(Item(doc, (section, i), value))
+                if value is not None:  # None: pruned after a schema error, already reported
+                    out.append(Item(doc, (section, i), value))
         return out
 
     def single(self, section: str) -> Optional[Item]:
@@ -297,7 +301,7 @@ class _Builder:
 
     def proto_entry(self, entry: Dict[str, Any], item: Item, *sub) -> Optional[Dict[str, Any]]:
         proto = entry.get("proto", "any")
-        out: Dict[str, Any] = {"proto": proto, "ports": None, "sports": None, "types": None}
+        out: Dict[str, Any] = {"proto": proto, "ports": None, "sports": None, "types": None, "codes": None}
         ported = proto in ("tcp", "udp", "sctp")
         for key in ("ports", "sports"):
             if key in entry:
@@ -322,6 +326,14 @@ class _Builder:
                     more = f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(table)}"
                     self.p.error(item.loc(*sub, type_key, i), f"unknown {proto} type {t!r}{more}")
             out["types"] = sorted(set(types))
+        code_key = "codes" if "codes" in entry else "icmp_codes"
+        if code_key in entry:
+            if proto not in ("icmp", "icmpv6") or out["types"] is None:
+                self.p.error(
+                    item.loc(*sub, code_key), "ICMP codes need proto icmp or icmpv6 and the types they belong to"
+                )
+                return None
+            out["codes"] = sorted(set(entry[code_key]))
         return out
 
     def resolve_services(self) -> None:
@@ -348,6 +360,7 @@ class _Builder:
                 self.p.error(item.loc(*sub), f"condition {value!r}: {exc} (at character {exc.column + 1})")
                 return None
             self._mark_refs(ast)
+            self._check_versions(ast, value, item.loc(*sub))
             return ast
         if isinstance(value, dict) and len(value) == 1:
             key, inner = next(iter(value.items()))
@@ -360,6 +373,21 @@ class _Builder:
                     return None
                 return ["and" if key == "all" else "or", *parts]
         return None  # shape errors are reported by the schema check
+
+    def _check_versions(self, ast: Any, text: str, loc: Loc) -> None:
+        """A version literal must be a valid version in the ordering it will be compared with."""
+        if not isinstance(ast, list) or not ast:
+            return
+        if ast[0] == "vcmp":
+            scheme = ast[4] or self.default_scheme
+            for side in (ast[2], ast[3]):
+                if scheme and side[0] == "lit" and isinstance(side[1], str):
+                    try:
+                        validate_version(side[1], scheme)
+                    except VersionError as exc:
+                        self.p.error(loc, f"condition {text!r}: {exc}")
+        for child in ast[1:]:
+            self._check_versions(child, text, loc)
 
     def _mark_refs(self, ast: Any) -> None:
         if isinstance(ast, list):
@@ -374,6 +402,11 @@ class _Builder:
         if not isinstance(r, dict) or "id" not in r:
             return None
         rid = r["id"]
+        if rid.startswith("baseline-"):
+            self.p.error(
+                item.loc("id"), f"rule id {rid!r}: ids starting with 'baseline-' are reserved for built-in rules"
+            )
+            return None
         if rid in self.rule_ids:
             self.p.error(
                 item.loc("id"), f"rule id {rid!r} is already used at {self.rule_ids[rid]}; rule ids are unique"
@@ -388,7 +421,7 @@ class _Builder:
             ok = False
         protocols: Optional[List[Dict[str, Any]]] = None
         if "service" in r:
-            if any(k in r for k in ("proto", "ports", "sports", "icmp_types")):
+            if any(k in r for k in ("proto", "ports", "sports", "icmp_types", "icmp_codes")):
                 self.p.error(item.loc("service"), "give either service or proto/ports/icmp_types, not both")
                 ok = False
             protocols = []
@@ -402,8 +435,8 @@ class _Builder:
                     loc = item.loc("service", i) if isinstance(r["service"], list) else item.loc("service")
                     self.p.error(loc, f"unknown service {name!r}{more}")
                     ok = False
-        elif any(k in r for k in ("proto", "ports", "sports", "icmp_types")):
-            if ("ports" in r or "sports" in r or "icmp_types" in r) and "proto" not in r:
+        elif any(k in r for k in ("proto", "ports", "sports", "icmp_types", "icmp_codes")):
+            if ("ports" in r or "sports" in r or "icmp_types" in r or "icmp_codes" in r) and "proto" not in r:
                 self.p.error(item.loc(), f"rule {rid}: ports and ICMP types need a proto")
                 ok = False
             else:
@@ -482,9 +515,10 @@ class _Builder:
         return f"{_relative(loc.file, self.root_dir)}:{loc.line}:{loc.col}"
 
     def if_unknown(self, node: Dict[str, Any]) -> bool:
-        return str(node.get("if_unknown", self.default_if_unknown)) == "true"
+        return str(node.get("if_unknown", self.default_if_unknown)).lower() == "true"
 
-    default_if_unknown = "false"
+    default_if_unknown: Any = False
+    default_scheme: Optional[str] = None
 
 
 def _relative(file: str, root_dir: str) -> str:
@@ -580,8 +614,15 @@ def load_policy(paths: List[str]) -> Policy:
     }
     mech_items = {k: b.single(k) for k in MECHANISMS}
     defaults = settings_items["defaults"].value if settings_items["defaults"] else {}
-    b.default_if_unknown = defaults.get("if_unknown", "false")
+    b.default_if_unknown = defaults.get("if_unknown", False)
+    b.default_scheme = defaults.get("version_scheme")
 
+    meta = settings_items["metadata"]
+    for key in ("issued", "expires"):
+        if meta and key in meta.value and parse_time(meta.value[key]) is None:
+            problems.error(
+                meta.loc(key), f"metadata.{key}: {meta.value[key]!r} is not an ISO 8601 time (2027-01-31T00:00:00Z)"
+            )
     b.resolve_addresses()
     b.resolve_services()
     known_profiles = set(BUILTIN_PROFILES) | set(b.profile_items)
@@ -679,7 +720,13 @@ def load_policy(paths: List[str]) -> Policy:
     checks = []
     check_ids: Dict[str, Loc] = {}
     kinds = list(schema_mod.CHECK_KINDS)
-    for item in b.merge_list("checks"):
+    implied = [
+        Item(mech.doc, (*mech.path, *sub), check)
+        for name, mech in mech_items.items()
+        if mech is not None and isinstance(mech.value, dict)
+        for sub, check in MECHANISMS[name].checks(mech.value)
+    ]
+    for item in b.merge_list("checks") + implied:
         c = item.value
         if c["id"] in check_ids:
             problems.error(item.loc("id"), f"check id {c['id']!r} is already used at {check_ids[c['id']]}")
@@ -705,7 +752,7 @@ def load_policy(paths: List[str]) -> Policy:
         checks.append({
             "id": c["id"], "description": c["description"], "severity": c.get("severity", "medium"),
             "on_fail": on_fail, "require": ast, "require_source": text or _source(raw), "if_unknown": b.if_unknown(c),
-            "apply_to": [str(a) for a in _as_list(c.get("apply_to"))], "origin": b.origin(item.loc()),
+            "apply_to": [str(a) for a in _as_list(c.get("apply_to"))], "origin": b.origin(item.loc()), "_loc": item.loc(),
         })  # fmt: skip
 
     # profile selection
@@ -744,6 +791,8 @@ def load_policy(paths: List[str]) -> Policy:
         check_targets(r["apply_to"], r["_loc"])
     for e in exceptions:
         check_targets(e["apply_to"], e["item"].loc("apply_to"))
+    for c in checks:
+        check_targets(c["apply_to"], c["_loc"])
 
     # mechanisms
     mechanisms: Dict[str, Any] = {}
@@ -928,11 +977,17 @@ def compile_policy(policy: Policy, *, host: Optional[str] = None, groups: Option
             chain.append(policy.profiles[chain[-1]]["inherit"])
         body: List[Dict[str, Any]] = []
         for e in mine:
-            body.extend(r for r in e["add_rules"] if name in r["profiles"])
+            body.extend(r for r in e["add_rules"] if set(chain) & set(r["profiles"]))
         for pname in reversed(chain):
             body.extend(r for r in policy.rules if pname in r["profiles"])
             body.extend(policy.profiles[pname]["rules"])
-        body = [_public_rule(r) for r in body if keep(r)]
+        seen_ids: Set[str] = set()
+        unique = []
+        for r in body:  # a rule listed in a profile and in one it inherits from appears once
+            if r["id"] not in seen_ids:
+                seen_ids.add(r["id"])
+                unique.append(r)
+        body = [_public_rule(r) for r in unique if keep(r)]
         profiles_out[name] = {
             "description": prof["description"],
             "rank": prof["rank"],
@@ -946,7 +1001,7 @@ def compile_policy(policy: Policy, *, host: Optional[str] = None, groups: Option
                 if r[end]:
                     used.update(r[end]["objects"])
             _collect_refs(r["when"], used)
-    checks = [{k: v for k, v in c.items() if k != "apply_to"} for c in policy.checks
+    checks = [{k: v for k, v in c.items() if k != "apply_to" and not k.startswith("_")} for c in policy.checks
               if c["id"] not in removed_checks and _applies(c["apply_to"], host, targets)]  # fmt: skip
     for c in checks:
         _collect_refs(c["require"], used)

@@ -283,6 +283,15 @@ def _comparison(op: str, left: list, right: list, pos: int) -> list:
     scheme = _is_versionish(left) or _is_versionish(right)
     if scheme:
         return ["vcmp", op, _unwrap(left), _unwrap(right), None if scheme == "auto" else scheme]
+    numeric = {"dur"}
+    for a, b in ((left, right), (right, left)):
+        a_num = (
+            a[0] in numeric
+            or (a[0] == "lit" and isinstance(a[1], (int, float)))
+            or (a[0] == "call" and a[1] in ("len", "age", "until"))
+        )
+        if a_num and b[0] == "lit" and isinstance(b[1], str):
+            raise ExprError(f"'{op}' compares a number with the string {b[1]!r}; write the number without quotes", pos)
     if (left[0] == "lit" and isinstance(left[1], str)) or (right[0] == "lit" and isinstance(right[1], str)):
         raise ExprError(
             f"'{op}' between strings needs a version ordering: compare a package's .version fact, "

@@ -134,6 +134,15 @@ def parse_text(text: str, file: str, problems: Problems) -> Optional[Document]:
     except yaml.YAMLError as exc:
         problems.error(Loc(file, 1, 1), f"YAML syntax: {exc}")
         return None
+    if "&" in text:  # an anchor without an alias: not dangerous, but not PSL either
+        for event in yaml.parse(text, Loader=_Loader):
+            if getattr(event, "anchor", None):
+                mark = event.start_mark
+                problems.error(
+                    Loc(file, mark.line + 1, mark.column + 1),
+                    f"YAML anchors (&{event.anchor}) and aliases are not allowed in PSL; write the value out",
+                )
+                return None
     nodes = [n for n in nodes if n is not None]
     if not nodes:
         problems.error(Loc(file, 1, 1), "the file has no content; a PSL file starts with 'psl: 1'")

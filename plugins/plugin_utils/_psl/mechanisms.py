@@ -15,10 +15,20 @@ __all__ = ["MECHANISMS", "Mechanism"]
 
 Report = Callable[[Tuple, str], None]  # (path inside the section, message)
 
-# RFC 8247 / strongSwan recommendations: never negotiate these.
-WEAK_ALGORITHMS = re.compile(
-    r"(^|[-_])(des|3des|des3|cast\d*|blowfish|md5|sha1|modp(768|1024|1536)|ecp192|null)($|[-_])", re.IGNORECASE
+# RFC 8247 and strongSwan's recommendations: never negotiate these (checked per token of a
+# proposal such as aes256gcm16-prfsha384-ecp384).
+_WEAK_TOKEN = re.compile(
+    r"^(des|3des|des3|cast\d*|blowfish\d*|null|sha|sha1|md5|prfsha1|prfmd5|hmacmd5\w*|hmacsha1\w*|sha1_160|"
+    r"aes\d*gcm8|aes\d*ccm8|modp(768|1024|1536)(s\d+)?|modp2048s(224|256)|ecp192)$"
 )
+
+
+def weak_parts(proposal: str) -> List[str]:
+    """The weak algorithms named in an IKE/ESP proposal (empty when it is acceptable)."""
+    tokens = [t for t in re.split(r"[-_,]", proposal.lower()) if t]
+    return [t for t in tokens if _WEAK_TOKEN.match(t) or t.endswith("md5") or t.endswith("sha1")]
+
+
 _DURATION = re.compile(DURATION_PATTERN)
 
 
@@ -36,6 +46,10 @@ class Mechanism:
 
     def compile(self, data: Any) -> Any:
         return data
+
+    def checks(self, data: Any) -> List[Tuple[Tuple, Dict[str, Any]]]:
+        """Compliance checks the section implies, as (path, check) in the `checks:` form."""
+        return []
 
 
 class Ipsec(Mechanism):
@@ -75,16 +89,12 @@ class Ipsec(Mechanism):
         for i, conn in enumerate(data.get("connections", [])):
             for key in ("ike_proposals", "esp_proposals"):
                 for j, proposal in enumerate(conn.get(key, [])):
-                    if WEAK_ALGORITHMS.search(proposal):
+                    if weak_parts(proposal):
                         report(
                             ("connections", i, key, j),
-                            f"proposal {proposal!r} uses a weak algorithm (RFC 8247: no DES/3DES/CAST/Blowfish/MD5/"
+                            f"proposal {proposal!r} uses weak algorithm(s) {', '.join(weak_parts(proposal))} (RFC 8247: no DES/3DES/CAST/Blowfish/MD5/"
                             "SHA-1/MODP<=1536/ECP192); use e.g. aes256gcm16-prfsha384-ecp384",
                         )
-            peers = conn.get("peers", [])
-            for j, peer in enumerate([peers] if isinstance(peers, str) else peers):
-                if not (refs["group"](peer) or refs["address"](peer)):
-                    report(("connections", i, "peers", j), f"peer {peer!r} is not a host group or an address object")
             services = conn.get("services", [])
             for j, svc in enumerate([services] if isinstance(services, str) else services):
                 if not refs["service"](svc):
@@ -118,6 +128,26 @@ class Patches(Mechanism):
         if "on_fail" in data and not refs["profile"](data["on_fail"]):
             report(("on_fail",), f"unknown profile {data['on_fail']!r}")
 
+    def checks(self, data):
+        on_fail = data.get("on_fail", "isolated")
+        out = []
+        for i, item in enumerate(data.get("minimum", [])):
+            out.append((
+                ("minimum", i),
+                {"id": f"patches-minimum-{_slug(item['package'])}", "severity": "high", "on_fail": on_fail,
+                 "description": f"{item['package']} is at least {item['version']} (patches.minimum)",
+                 "package": {"name": item["package"], "at_least": item["version"]}},
+            ))  # fmt: skip
+        if "security_updates_within" in data:
+            limit = data["security_updates_within"]
+            out.append((
+                ("security_updates_within",),
+                {"id": "patches-security-updates", "severity": "high", "on_fail": on_fail,
+                 "description": f"no security update pending for longer than {limit} (patches.security_updates_within)",
+                 "condition": f"updates.security_count == 0 or updates.oldest_security_age <= {limit}"},
+            ))  # fmt: skip
+        return out
+
 
 class Services(Mechanism):
     name = "services"
@@ -136,6 +166,22 @@ class Services(Mechanism):
         both = set(data.get("required", [])) & set(data.get("forbidden", []))
         for unit in sorted(both):
             report(("forbidden",), f"unit {unit!r} is both required and forbidden")
+
+    def checks(self, data):
+        out = []
+        for i, unit in enumerate(data.get("required", [])):
+            out.append((
+                ("required", i),
+                {"id": f"services-required-{_slug(unit)}", "severity": "medium",
+                 "description": f"{unit} is running (services.required)", "service": {"name": unit, "state": "running"}},
+            ))  # fmt: skip
+        for i, unit in enumerate(data.get("forbidden", [])):
+            out.append((
+                ("forbidden", i),
+                {"id": f"services-forbidden-{_slug(unit)}", "severity": "high",
+                 "description": f"{unit} is not running (services.forbidden)", "service": {"name": unit, "state": "stopped"}},
+            ))  # fmt: skip
+        return out
 
 
 class Sysctl(Mechanism):
@@ -168,8 +214,30 @@ class Antivirus(Mechanism):
             self.description,
         )
 
+    def checks(self, data):
+        out = []
+        if data.get("required"):
+            out.append((
+                ("required",),
+                {"id": "antivirus-running", "severity": "high", "description": "clamav is running (antivirus.required)",
+                 "service": {"name": "clamav-daemon", "state": "running"}},
+            ))  # fmt: skip
+        if "max_signature_age" in data:
+            age = data["max_signature_age"]
+            out.append((
+                ("max_signature_age",),
+                {"id": "antivirus-signatures", "severity": "high",
+                 "description": f"anti-virus signatures are younger than {age} (antivirus.max_signature_age)",
+                 "antivirus": {"max_age": age}},
+            ))  # fmt: skip
+        return out
+
 
 MECHANISMS: Dict[str, Mechanism] = {m.name: m for m in (Ipsec(), Patches(), Services(), Sysctl(), Antivirus())}
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-")[:48] or "x"
 
 
 def duration_seconds(text: str) -> int:

@@ -51,10 +51,10 @@ PORT = {
 }
 PROTO = {
     "anyOf": [
-        {"type": "string", "enum": ["tcp", "udp", "sctp", "icmp", "icmpv6", "any"]},
+        {"type": "string", "enum": ["tcp", "udp", "sctp", "icmp", "icmpv6", "esp", "ah", "gre", "any"]},
         {"type": "integer", "minimum": 0, "maximum": 255},
     ],
-    "x-expect": "tcp, udp, sctp, icmp, icmpv6, any, or an IP protocol number 0-255",
+    "x-expect": "tcp, udp, sctp, icmp, icmpv6, esp, ah, gre, any, or an IP protocol number 0-255",
     "description": "Transport protocol.",
 }
 ICMP_TYPE = {
@@ -73,8 +73,8 @@ CONDITION = {
     "description": "A condition over the host's Security Status (see docs/psl.md, Conditions).",
 }
 IF_UNKNOWN = {
-    "type": "string",
-    "enum": ["false", "true"],
+    "anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["false", "true"]}],
+    "x-expect": "true or false",
     "description": "What the condition means when a fact it reads is not reported by the host (default false).",
 }
 VALUE_RANGE = {
@@ -107,6 +107,7 @@ RULE = _obj(
         "ports": _list(PORT, "Destination ports or ranges."),
         "sports": _list(PORT, "Source ports or ranges."),
         "icmp_types": _list(ICMP_TYPE, "ICMP/ICMPv6 types (with proto icmp or icmpv6)."),
+        "icmp_codes": _list({"type": "integer", "minimum": 0, "maximum": 255}, "ICMP/ICMPv6 codes of those types."),
         "family": {"type": "string", "enum": ["ipv4", "ipv6", "any"], "description": "Restrict to one family."},
         "interface": _str("Interface name (input interface for in, output interface for out).", minLength=1),
         "state": _list(

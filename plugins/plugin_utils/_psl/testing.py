@@ -39,6 +39,19 @@ def load_status(path: str) -> Dict[str, Any]:
     return data
 
 
+def _deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
+    """`over` on top of `base`: mappings merge key by key, null removes a key, anything else replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 @dataclass
 class TestResult:
     name: str
@@ -60,7 +73,7 @@ def run_tests(policy: Policy) -> List[TestResult]:
         if "status_file" in t:
             path = os.path.join(os.path.dirname(item.doc.file), t["status_file"])
             try:
-                status = {**load_status(path), **status}
+                status = _deep_merge(load_status(path), status)
             except StatusError as exc:
                 result.failures.append(str(exc))
                 continue

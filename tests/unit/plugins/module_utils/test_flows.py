@@ -33,14 +33,14 @@ def test_icmp_type_names_and_extras():
     ("text", "message"),
     [
         ("tcp 2001:db8::5 2001:db8::9:587 out", "expected 'PROTO SRC -> DST DIRECTION'"),
-        ("gre 2001:db8::5 -> 2001:db8::9 out", "unknown protocol 'gre'"),
+        ("ospf 2001:db8::5 -> 2001:db8::9 out", "unknown protocol 'ospf'"),
         ("tcp 2001:db8::5 -> 2001:db8::9:587 up", "direction must be in, out or forward"),
         ("tcp 2001:db8::5 -> 198.51.100.9:25 out", "mixes IPv4 and IPv6"),
         ("tcp 198.51.100.5 -> 198.51.100.9 out", "needs a destination port"),
         ("tcp 198.51.100.5 -> 198.51.100.9:99999 out", "is not a port"),
         ("icmp 2001:db8::5 -> 2001:db8::9 out", "icmp is IPv4"),
         ("icmpv6 fe80::1 -> ff02::1 in type=bogus", "unknown icmpv6 type 'bogus'"),
-        ("tcp 198.51.100.5 -> 198.51.100.9:22 in color=red", "extras are type=T, iface=I, user=U"),
+        ("tcp 198.51.100.5 -> 198.51.100.9:22 in color=red", "extras are type=T, code=C, iface=I, user=U, group=G"),
         ("tcp 300.1.1.1 -> 198.51.100.9:22 in", "cannot read flow"),
     ],
 )

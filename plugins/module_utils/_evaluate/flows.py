@@ -71,9 +71,9 @@ class Flow:
             return f"[{addr}]:{port}" if addr.version == 6 else f"{addr}:{port}"
 
         text = f"{self.proto} {end(self.src, self.sport)} -> {end(self.dst, self.dport)} {self.direction}"
-        if self.icmp_type is not None:
-            text += f" type={self.icmp_type}"
-        return text
+        extras = [("type", self.icmp_type), ("code", self.icmp_code), ("iface", self.interface)]
+        extras += [("user", self.user), ("group", self.group)]
+        return text + "".join(f" {key}={value}" for key, value in extras if value is not None)
 
 
 def _endpoint(text: str, *, port_from_last_group: bool):

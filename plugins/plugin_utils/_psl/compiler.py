@@ -379,13 +379,21 @@ class _Builder:
         if not isinstance(ast, list) or not ast:
             return
         if ast[0] == "vcmp":
-            scheme = ast[4] or self.default_scheme
+            # An explicit version(x, SCHEME) fixes the ordering. Otherwise the host's own scheme
+            # wins at evaluation, so the literal only has to be a version in some ordering.
+            schemes = [ast[4]] if ast[4] else (["dpkg", "rpm", "pep440", "semver"])
             for side in (ast[2], ast[3]):
-                if scheme and side[0] == "lit" and isinstance(side[1], str):
-                    try:
-                        validate_version(side[1], scheme)
-                    except VersionError as exc:
-                        self.p.error(loc, f"condition {text!r}: {exc}")
+                if side[0] == "lit" and isinstance(side[1], str):
+                    errors = []
+                    for scheme in schemes:
+                        try:
+                            validate_version(side[1], scheme)
+                            break
+                        except VersionError as exc:
+                            errors.append(str(exc))
+                    else:
+                        detail = errors[0] if len(errors) == 1 else f"{side[1]!r} is not a version in any ordering"
+                        self.p.error(loc, f"condition {text!r}: {detail}")
         for child in ast[1:]:
             self._check_versions(child, text, loc)
 
@@ -700,7 +708,10 @@ def load_policy(paths: List[str]) -> Policy:
     # management path
     mgmt = settings_items["management"]
     mgmt_rule_src = Item(mgmt.doc, mgmt.path, mgmt.value) if mgmt else None
-    management = {"from": None, "protocols": [{"proto": "tcp", "ports": [[22, 22]], "sports": None, "types": None}]}
+    management = {
+        "from": None,
+        "protocols": [{"proto": "tcp", "ports": [[22, 22]], "sports": None, "types": None, "codes": None}],
+    }
     if mgmt_rule_src:
         management["from"] = b.endpoint(mgmt.value.get("from"), mgmt, "from")
         if "service" in mgmt.value:
@@ -940,7 +951,7 @@ def _baseline_rules(policy: Policy, name: str, profile: Dict[str, Any]) -> List[
         types = sorted(ICMPV6_TYPES[t] for t in ICMPV6_ESSENTIAL)
         for d in ("in", "out"):
             rule(f"baseline-icmpv6-{d}", "ICMPv6 that IPv6 needs (RFC 4890: ND, PMTUD, errors)", d, family="ipv6",
-                 protocols=[{"proto": "icmpv6", "ports": None, "sports": None, "types": types}])  # fmt: skip
+                 protocols=[{"proto": "icmpv6", "ports": None, "sports": None, "types": types, "codes": None}])  # fmt: skip
     if base["management"]:
         mgmt = policy.settings["management"]
         rule("baseline-management-in", "Management access (keeps admins from being locked out)", "in",
@@ -951,7 +962,10 @@ def _baseline_rules(policy: Policy, name: str, profile: Dict[str, Any]) -> List[
                 protos = (
                     None
                     if protocols is None
-                    else [{"proto": p, "ports": ports, "sports": None, "types": None} for p, ports in protocols]
+                    else [
+                        {"proto": p, "ports": ports, "sports": None, "types": None, "codes": None}
+                        for p, ports in protocols
+                    ]
                 )
                 rule(f"baseline-remediation-{obj.replace('_', '-')}", f"Reach {what} while restricted", "out",
                      to={"objects": [obj], "literal": {"ipv4": [], "ipv6": []}}, protocols=protos)  # fmt: skip
@@ -1081,6 +1095,7 @@ def _covers_protocols(a, b) -> bool:
             and _covers_ranges(ea["ports"], eb["ports"])
             and _covers_ranges(ea["sports"], eb["sports"])
             and (ea["types"] is None or (eb["types"] is not None and set(eb["types"]) <= set(ea["types"])))
+            and (ea.get("codes") is None or (eb.get("codes") is not None and set(eb["codes"]) <= set(ea["codes"])))
             for ea in a
         ):
             return False

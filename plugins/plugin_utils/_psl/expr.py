@@ -178,12 +178,14 @@ class _Parser:
             return inner
         if kind == "op" and value == "[":
             self.i += 1
+            self.nest()
             items = []
             while not self.peek("op", "]"):
                 items.append(self.primary())
                 if not self.peek("op", "]"):
                     self.take("op", ",", "',' or ']'")
             self.i += 1
+            self.depth -= 1
             return ["list", *items]
         if kind in ("num", "str"):
             self.i += 1
@@ -275,6 +277,11 @@ def _stringish(node: list) -> bool:
 
 
 def _comparison(op: str, left: list, right: list, pos: int) -> list:
+    for a, b in ((left, right), (right, left)):
+        a_num = a[0] == "dur" or (a[0] == "lit" and isinstance(a[1], (int, float)) and not isinstance(a[1], bool))
+        a_num = a_num or (a[0] == "call" and a[1] in ("len", "age", "until"))
+        if a_num and b[0] == "lit" and isinstance(b[1], str):
+            raise ExprError(f"'{op}' compares a number with the string {b[1]!r}; write the number without quotes", pos)
     if op in ("==", "!="):
         scheme = _is_versionish(left) or _is_versionish(right)
         if scheme:
@@ -283,15 +290,6 @@ def _comparison(op: str, left: list, right: list, pos: int) -> list:
     scheme = _is_versionish(left) or _is_versionish(right)
     if scheme:
         return ["vcmp", op, _unwrap(left), _unwrap(right), None if scheme == "auto" else scheme]
-    numeric = {"dur"}
-    for a, b in ((left, right), (right, left)):
-        a_num = (
-            a[0] in numeric
-            or (a[0] == "lit" and isinstance(a[1], (int, float)))
-            or (a[0] == "call" and a[1] in ("len", "age", "until"))
-        )
-        if a_num and b[0] == "lit" and isinstance(b[1], str):
-            raise ExprError(f"'{op}' compares a number with the string {b[1]!r}; write the number without quotes", pos)
     if (left[0] == "lit" and isinstance(left[1], str)) or (right[0] == "lit" and isinstance(right[1], str)):
         raise ExprError(
             f"'{op}' between strings needs a version ordering: compare a package's .version fact, "

@@ -220,7 +220,7 @@ class Antivirus(Mechanism):
             out.append((
                 ("required",),
                 {"id": "antivirus-running", "severity": "high", "description": "clamav is running (antivirus.required)",
-                 "service": {"name": "clamav-daemon", "state": "running"}},
+                 "service": {"name": "clamav-daemon.service", "state": "running"}},
             ))  # fmt: skip
         if "max_signature_age" in data:
             age = data["max_signature_age"]
@@ -237,7 +237,7 @@ MECHANISMS: Dict[str, Mechanism] = {m.name: m for m in (Ipsec(), Patches(), Serv
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-")[:48] or "x"
+    return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-")[:40] or "x"
 
 
 def duration_seconds(text: str) -> int:

@@ -56,7 +56,6 @@ REMEDIATION = (
 ICMPV6_ESSENTIAL = ["destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem", "echo-request",
                     "echo-reply", "nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert",
                     "mld-listener-query", "mld-listener-report", "mld-listener-done", "mld2-listener-report"]  # fmt: skip
-MAX_RULES_FOR_SHADOW_CHECK = 20000
 
 
 def policy_schema() -> dict:
@@ -115,6 +114,8 @@ class _Builder:
     def __init__(self, docs: List[Document], problems: Problems, root_dir: str = ".") -> None:
         self.docs = docs
         self.root_dir = root_dir
+        self._rel: Dict[str, str] = {}
+        self._literals: Dict[str, Optional[List[Any]]] = {}
         self.p = problems
         self.addr_items: Dict[str, Item] = {}
         self.svc_items: Dict[str, Item] = {}
@@ -202,6 +203,13 @@ class _Builder:
 
     def literal(self, text: str, loc: Loc, *, quiet: bool = False) -> Optional[List[Any]]:
         """An address, prefix or range -> networks; None (and an error) when it is none of those."""
+        if text in self._literals and self._literals[text] is not None:
+            return self._literals[text]
+        result = self._parse_literal(text, loc, quiet=quiet)
+        self._literals[text] = result
+        return result
+
+    def _parse_literal(self, text: str, loc: Loc, *, quiet: bool = False) -> Optional[List[Any]]:
         try:
             if "-" in text and "/" not in text:
                 low, high = (ipaddress.ip_address(x.strip()) for x in text.split("-", 1))
@@ -258,7 +266,10 @@ class _Builder:
                 literal["ipv4" if net.version == 4 else "ipv6"].append(net)
         return {
             "objects": objects,
-            "literal": {fam: [str(n) for n in ipaddress.collapse_addresses(v)] for fam, v in literal.items()},
+            "literal": {
+                fam: [str(n) for n in (ipaddress.collapse_addresses(v) if len(v) > 1 else v)]
+                for fam, v in literal.items()
+            },
         }
 
     def families(self, spec: Optional[Dict[str, Any]]) -> Set[str]:
@@ -520,7 +531,10 @@ class _Builder:
 
     def origin(self, loc: Loc) -> str:
         """FILE:LINE:COL with FILE relative to the root policy file, so output is the same from any cwd."""
-        return f"{_relative(loc.file, self.root_dir)}:{loc.line}:{loc.col}"
+        rel = self._rel.get(loc.file)
+        if rel is None:
+            rel = self._rel[loc.file] = _relative(loc.file, self.root_dir)
+        return f"{rel}:{loc.line}:{loc.col}"
 
     def if_unknown(self, node: Dict[str, Any]) -> bool:
         return str(node.get("if_unknown", self.default_if_unknown)).lower() == "true"
@@ -1058,22 +1072,25 @@ def _public_rule(rule: Dict[str, Any]) -> Dict[str, Any]:
 # ---- shadowed rules -------------------------------------------------------------------------
 
 
-def _covers_set(a: Optional[Dict[str, Any]], b: Optional[Dict[str, Any]], addresses) -> bool:
-    if a is None:
-        return True
-    if b is None:
-        return False
-
-    def nets(spec):
-        out = [ipaddress.ip_network(n) for fam in ("ipv4", "ipv6") for n in spec["literal"][fam]]
-        for name in spec["objects"]:
-            out.extend(
+def _nets_of(spec: Optional[Dict[str, Any]], addresses, cache: Dict[str, list]) -> Optional[list]:
+    if spec is None:
+        return None
+    out = [ipaddress.ip_network(n) for fam in ("ipv4", "ipv6") for n in spec["literal"][fam]]
+    for name in spec["objects"]:
+        if name not in cache:
+            cache[name] = [
                 ipaddress.ip_network(n) for fam in ("ipv4", "ipv6") for n in addresses.get(name, {}).get(fam, [])
-            )
-        return out
+            ]
+        out.extend(cache[name])
+    return out
 
-    outer = nets(a)
-    return all(any(n.version == o.version and n.subnet_of(o) for o in outer) for n in nets(b))
+
+def _covers_nets(outer: Optional[list], inner: Optional[list]) -> bool:
+    if outer is None:
+        return True
+    if inner is None:
+        return False
+    return all(any(n.version == o.version and n.subnet_of(o) for o in outer) for n in inner)
 
 
 def _covers_ranges(a, b) -> bool:
@@ -1102,29 +1119,48 @@ def _covers_protocols(a, b) -> bool:
     return True
 
 
+MAX_SHADOW_COMPARISONS = 100_000
+
+
 def _shadow_warnings(policy: Policy, problems: Problems) -> None:
-    """Warn about a rule that an earlier unconditional rule always decides first."""
-    total = sum(len(p["rules"]) for p in policy.profiles.values()) + len(policy.rules)
-    if total > MAX_RULES_FOR_SHADOW_CHECK:
-        problems.warning(None, f"more than {MAX_RULES_FOR_SHADOW_CHECK} rules: shadowed-rule analysis skipped")
-        return
+    """Warn about a rule that an earlier unconditional rule always decides first.
+
+    Each rule is compared with the earlier rules that could cover it: those with no port or a
+    port range, and those with the same single port. The work is bounded: a policy with very
+    many overlapping range rules gets a warning that the analysis stopped early.
+    """
+    cache: Dict[str, list] = {}
+    budget = MAX_SHADOW_COMPARISONS
     for name in policy.profiles:
         rules = [r for r in policy.rules if name in r["profiles"]] + policy.profiles[name]["rules"]
-        broad: Dict[Tuple, List[Dict[str, Any]]] = {}
-        by_port: Dict[Tuple, Dict[int, List[Dict[str, Any]]]] = {}
+        broad: Dict[str, List[Tuple[Dict[str, Any], Any, Any]]] = {}
+        by_port: Dict[Tuple[str, int], List[Tuple[Dict[str, Any], Any, Any]]] = {}
         for r in rules:
-            key = (r["direction"],)
+            key = r["direction"]
             candidates = list(broad.get(key, []))
             for entry in r["protocols"] or []:
                 for lo, hi in entry["ports"] or []:
                     if lo == hi:
-                        candidates.extend(by_port.get(key, {}).get(lo, []))
-            for earlier in candidates:
-                if (
-                    earlier["apply_to"] == [] or (set(r["apply_to"]) and set(r["apply_to"]) <= set(earlier["apply_to"]))
-                ) and _qualifiers_cover(earlier, r) and _covers_set(earlier["from"], r["from"], policy.addresses) \
-                        and _covers_set(earlier["to"], r["to"], policy.addresses) \
-                        and _covers_protocols(earlier["protocols"], r["protocols"]):  # fmt: skip
+                        candidates.extend(by_port.get((key, lo), []))
+            if budget - len(candidates) < 0:
+                problems.warning(
+                    r.get("_loc"),
+                    f"shadowed-rule analysis stopped at rule {r['id']} after {MAX_SHADOW_COMPARISONS} comparisons "
+                    "(many overlapping port-range rules); the rules from here on were not checked",
+                )
+                return
+            budget -= len(candidates)
+            mine = None
+            for earlier, e_src, e_dst in candidates:
+                if not (
+                    earlier["apply_to"] == [] or (r["apply_to"] and set(r["apply_to"]) <= set(earlier["apply_to"]))
+                ):
+                    continue
+                if not _qualifiers_cover(earlier, r) or not _covers_protocols(earlier["protocols"], r["protocols"]):
+                    continue
+                if mine is None:
+                    mine = (_nets_of(r["from"], policy.addresses, cache), _nets_of(r["to"], policy.addresses, cache))
+                if _covers_nets(e_src, mine[0]) and _covers_nets(e_dst, mine[1]):
                     verb = "unreachable" if earlier["action"] == r["action"] else "shadowed"
                     problems.warning(
                         r.get("_loc"),
@@ -1134,14 +1170,15 @@ def _shadow_warnings(policy: Policy, problems: Problems) -> None:
                     break
             if r["when"] is not None:
                 continue
+            entry_item = (r, _nets_of(r["from"], policy.addresses, cache), _nets_of(r["to"], policy.addresses, cache))
             single = [lo for e in (r["protocols"] or []) for lo, hi in (e["ports"] or []) if lo == hi]
             wide = r["protocols"] is None or any(
                 e["ports"] is None or any(lo != hi for lo, hi in e["ports"]) for e in r["protocols"]
             )
             if wide:
-                broad.setdefault(key, []).append(r)
+                broad.setdefault(key, []).append(entry_item)
             for port in single:
-                by_port.setdefault(key, {}).setdefault(port, []).append(r)
+                by_port.setdefault((key, port), []).append(entry_item)
 
 
 def _qualifiers_cover(a: Dict[str, Any], b: Dict[str, Any]) -> bool:

@@ -30,8 +30,19 @@ MAX_FILES = 512
 MAX_INCLUDE_DEPTH = 16
 MAX_DEPTH = 64  # nesting of mappings and lists inside one document
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_scalars = yaml.constructor.SafeConstructor()
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"
+# First characters for which YAML 1.1 may resolve a plain scalar to something other than a
+# string (bool, int, float, null, timestamp, merge, value). Everything else is a string,
+# which skips PyYAML's per-scalar regex resolution (most of the parse time of big policies).
+_MAYBE_TYPED = frozenset("yYnNtTfFoO-+0123456789.~<=")
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode and implicit[0] and value and value[0] not in _MAYBE_TYPED:
+            return _STR
+        return super().resolve(kind, value, implicit)
 
 
 @dataclass
@@ -40,17 +51,18 @@ class Document:
 
     file: str
     data: Any
-    locs: Dict[Tuple, Loc] = field(default_factory=dict)  # path -> location of the value
-    key_locs: Dict[Tuple, Loc] = field(default_factory=dict)  # path -> location of its key
+    locs: Dict[Tuple, Tuple[int, int]] = field(default_factory=dict)  # path -> (line, col) of the value
+    key_locs: Dict[Tuple, Tuple[int, int]] = field(default_factory=dict)  # path -> (line, col) of its key
 
     def loc(self, path: Tuple) -> Loc:
         """The location of `path`, or of its nearest located parent."""
         while path not in self.locs and path:
             path = path[:-1]
-        return self.locs.get(path, Loc(self.file, 1, 1))
+        return Loc(self.file, *self.locs.get(path, (1, 1)))
 
     def key_loc(self, path: Tuple) -> Loc:
-        return self.key_locs.get(path) or self.loc(path)
+        found = self.key_locs.get(path)
+        return Loc(self.file, *found) if found else self.loc(path)
 
 
 class _Converter:
@@ -60,6 +72,7 @@ class _Converter:
         self.doc = Document(file, None)
         self.seen: set = set()
         self.ok = True
+        self.constructor = yaml.constructor.SafeConstructor()  # per document: it caches what it built
 
     def _loc(self, node) -> Loc:
         return Loc(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -73,7 +86,10 @@ class _Converter:
             self.fail(node, "YAML anchors and aliases are not allowed in PSL; write the value out")
             return None
         self.seen.add(id(node))
-        self.doc.locs[path] = self._loc(node)
+        mark = node.start_mark
+        self.doc.locs[path] = (mark.line + 1, mark.column + 1)
+        if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+            return node.value
         if depth > MAX_DEPTH:
             self.fail(node, f"nested deeper than {MAX_DEPTH} levels")
             return None
@@ -87,13 +103,14 @@ class _Converter:
                 if key in result:
                     self.fail(key_node, f"duplicate key {key!r} (each key may appear once in a mapping)")
                     continue
-                self.doc.key_locs[(*path, key)] = self._loc(key_node)
+                kmark = key_node.start_mark
+                self.doc.key_locs[(*path, key)] = (kmark.line + 1, kmark.column + 1)
                 result[key] = self.convert(value_node, (*path, key), depth + 1)
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         try:
-            value = _scalars.construct_object(node)
+            value = self.constructor.construct_object(node)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
             self.fail(node, f"cannot read this value: {exc}")
             return None

@@ -468,6 +468,9 @@ class _Checker:
     def _check(self, value: Any, schema: dict, path: Tuple, out: list) -> None:
         if "anyOf" in schema:
             alternatives = [self.resolve(s) for s in schema["anyOf"]]
+            for alt in alternatives:  # cheap first: only alternatives of the value's type
+                if self._type_ok(value, alt) and not self.errors(value, alt, path):
+                    return
             results = [self.errors(value, s, path) for s in alternatives]
             if any(not r for r in results):
                 return

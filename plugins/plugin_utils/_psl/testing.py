@@ -32,6 +32,8 @@ def load_status(path: str) -> Dict[str, Any]:
         raise StatusError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise StatusError(f"{path}: not a JSON Security Status file: {exc}") from None
+    except RecursionError:
+        raise StatusError(f"{path}: nested too deeply to be a Security Status file") from None
     if isinstance(data, dict) and isinstance(data.get("distsec_status"), dict):
         data = data["distsec_status"]
     if not isinstance(data, dict):

@@ -250,7 +250,7 @@ class Evaluator:
 
 def _loopback(address: Any) -> bool:
     try:
-        return ipaddress.ip_address(str(address).split("%")[0]).is_loopback
+        return ipaddress.ip_address(str(address).split("%", maxsplit=1)[0]).is_loopback
     except ValueError:
         return False
 

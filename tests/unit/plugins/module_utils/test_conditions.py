@@ -23,8 +23,8 @@ STATUS = {
 ADDRESSES = {"home_nets": {"ipv4": ["198.51.100.0/24"], "ipv6": ["2001:db8:10::/48"]}}
 
 
-def _eval(text, status=STATUS):
-    ev = Evaluator(status, ADDRESSES, now=NOW, default_scheme=None)
+def _eval(text, status=None):
+    ev = Evaluator(STATUS if status is None else status, ADDRESSES, now=NOW, default_scheme=None)
     return ev.truth3(parse_expression(text, lambda name: name in ADDRESSES)), ev
 
 

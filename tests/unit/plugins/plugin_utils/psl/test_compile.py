@@ -60,7 +60,10 @@ def test_targeting_decides_statically_which_rules_a_host_gets():
     policy = load_policy([MAIL])
     ws = compile_policy(policy, host="ws1", groups=["workstations"])
     server = compile_policy(policy, host="mx1", groups=["servers"])
-    ids = lambda c: [r["id"] for r in c["profiles"]["home"]["rules"]]  # noqa: E731
+
+    def ids(compiled):
+        return [r["id"] for r in compiled["profiles"]["home"]["rules"]]
+
     assert "block-mail-old-client" in ids(ws)
     assert "block-mail-old-client" not in ids(server)
     assert ws["target"] == {"host": "ws1", "inventory_groups": ["workstations"], "groups": ["workstations"]}

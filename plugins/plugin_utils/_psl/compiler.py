@@ -116,6 +116,7 @@ class _Builder:
         self.root_dir = root_dir
         self._rel: Dict[str, str] = {}
         self._literals: Dict[str, Optional[List[Any]]] = {}
+        self.bad_objects: Set[str] = set()  # address objects with an error of their own
         self.p = problems
         self.addr_items: Dict[str, Item] = {}
         self.svc_items: Dict[str, Item] = {}
@@ -186,12 +187,17 @@ class _Builder:
                 loc = item.loc(i) if isinstance(item.value, list) else item.loc()
                 if entry in self.addr_items:
                     self.used.add(entry)
+                    before = len(self.p.errors)
                     sub = resolve(entry, [*stack, name])
+                    if len(self.p.errors) > before or entry in self.bad_objects:
+                        self.bad_objects.add(name)
                     nets["ipv4"].extend(sub["ipv4"])
                     nets["ipv6"].extend(sub["ipv6"])
                     continue
                 parsed = self.literal(entry, loc)
-                if parsed is not None:
+                if parsed is None:
+                    self.bad_objects.add(name)
+                else:
                     nets["ipv4"].extend(n for n in parsed if n.version == 4)
                     nets["ipv6"].extend(n for n in parsed if n.version == 6)
             state[name] = "done"
@@ -438,6 +444,8 @@ class _Builder:
         dst = self.endpoint(r.get("to"), item, "to")
         if len(self.p.errors) > errors_before:
             ok = False
+        if any(o in self.bad_objects for spec in (src, dst) if spec for o in spec["objects"]):
+            ok = False  # the object's own error is reported; no second error about this rule
         protocols: Optional[List[Dict[str, Any]]] = None
         if "service" in r:
             if any(k in r for k in ("proto", "ports", "sports", "icmp_types", "icmp_codes")):
@@ -527,6 +535,7 @@ class _Builder:
             "profiles": profiles,
             "origin": self.origin(item.loc()),
             "_loc": item.loc(),
+            "_apply_loc": item.loc("apply_to"),
         }
 
     def origin(self, loc: Loc) -> str:
@@ -813,7 +822,7 @@ def load_policy(paths: List[str]) -> Policy:
                     )
 
     for r in rules + [r for rs in profile_rules.values() for r in rs]:
-        check_targets(r["apply_to"], r["_loc"])
+        check_targets(r["apply_to"], r["_apply_loc"])
     for e in exceptions:
         check_targets(e["apply_to"], e["item"].loc("apply_to"))
     for c in checks:

@@ -52,18 +52,23 @@ _DPKG_UPSTREAM_CHARS = _ALNUM | frozenset(".+~:-")
 _DPKG_REVISION_CHARS = _ALNUM | frozenset(".+~")
 
 
+def _split_epoch(scheme: str, v: str) -> tuple:
+    """'[epoch:]rest' -> (epoch, rest), shared by dpkg and rpm; the epoch defaults to '0'."""
+    if not v:
+        raise _fail(scheme, v, "empty version string")
+    epoch, colon, rest = v.partition(":")
+    if not colon:
+        return "0", v
+    if not epoch:
+        raise _fail(scheme, v, "empty epoch")
+    if not _is_number(epoch):
+        raise _fail(scheme, v, "epoch is not a number")
+    return epoch, rest
+
+
 def _dpkg_parse(v: str) -> tuple:
     """[epoch:]upstream_version[-debian_revision] -> (epoch key, upstream, revision)."""
-    if not v:
-        raise _fail("dpkg", v, "empty version string")
-    epoch, colon, rest = v.partition(":")
-    if colon:
-        if not epoch:
-            raise _fail("dpkg", v, "empty epoch")
-        if not _is_number(epoch):
-            raise _fail("dpkg", v, "epoch is not a number")
-    else:
-        epoch, rest = "0", v
+    epoch, rest = _split_epoch("dpkg", v)
     upstream, hyphen, revision = rest.rpartition("-")
     if not hyphen:
         upstream, revision = rest, ""
@@ -129,16 +134,7 @@ _RPM_CHARS = _ALNUM | frozenset("._+~^")
 
 def _rpm_parse(v: str) -> tuple:
     """[epoch:]version[-release] -> (epoch key, version, release); a missing release is None."""
-    if not v:
-        raise _fail("rpm", v, "empty version string")
-    epoch, colon, rest = v.partition(":")
-    if colon:
-        if not epoch:
-            raise _fail("rpm", v, "empty epoch")
-        if not _is_number(epoch):
-            raise _fail("rpm", v, "epoch is not a number")
-    else:
-        epoch, rest = "0", v
+    epoch, rest = _split_epoch("rpm", v)
     version, hyphen, release = rest.rpartition("-")
     if not hyphen:
         version, release = rest, None

@@ -9,7 +9,7 @@ from .compiler import compile_policy, load_policy
 from .problems import PslError
 from .testing import run_tests
 
-__all__ = ["PolicyInvalid", "compile_paths", "problem_lines"]
+__all__ = ["PolicyInvalid", "compile_paths", "preview", "problem_lines"]
 
 
 class PolicyInvalid(Exception):
@@ -22,6 +22,19 @@ class PolicyInvalid(Exception):
 
 def problem_lines(problems) -> List[str]:
     return [str(p) for p in problems.sorted()]
+
+
+def preview(compiled: Dict[str, Any], status: Dict[str, Any], *, now: Optional[float] = None) -> Dict[str, Any]:
+    """What the host would get under this Security Status: profile, compliance, active rules."""
+    decision = decide(compiled, status, now=now)
+    return {
+        "profile": decision.profile,
+        "reason": decision.reason,
+        "compliant": decision.compliant,
+        "failed_checks": decision.failed_checks,
+        "active_rules": [r["id"] for r in active_rules(compiled, decision)],
+        "unknown": decision.evaluator.unknowns,
+    }
 
 
 def _paths(src: Union[str, List[str]]) -> List[str]:
@@ -51,15 +64,7 @@ def compile_paths(
         "warnings": [str(p) for p in policy.problems.sorted() if p.severity == "warning"],
     }
     if status is not None:
-        decision = decide(compiled, status, now=now)
-        result["preview"] = {
-            "profile": decision.profile,
-            "reason": decision.reason,
-            "compliant": decision.compliant,
-            "failed_checks": decision.failed_checks,
-            "active_rules": [r["id"] for r in active_rules(compiled, decision)],
-            "unknown": decision.evaluator.unknowns,
-        }
+        result["preview"] = preview(compiled, status, now=now)
     if run_policy_tests:
         tests = run_tests(policy)
         result["tests"] = [{"name": t.name, "passed": t.passed, "failures": t.failures} for t in tests]

@@ -7,10 +7,10 @@ import sys
 from typing import List, Optional
 
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.conditions import parse_time
-from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import active_rules, decide
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import FlowError
 
 from .._cli import GROUPS, Command, CommandError
+from .api import preview
 from .compiler import Policy, compile_policy, load_policy, policy_schema
 from .problems import PslError
 from .testing import StatusError, explain, load_status, run_tests
@@ -78,16 +78,8 @@ def run_compile(args: argparse.Namespace) -> int:
     policy = _load(args.paths)
     compiled = compile_policy(policy, host=args.host, groups=args.group)
     if args.status:
-        decision = decide(compiled, _status(args.status), now=now)
         compiled = dict(compiled)
-        compiled["preview"] = {
-            "profile": decision.profile,
-            "reason": decision.reason,
-            "compliant": decision.compliant,
-            "failed_checks": decision.failed_checks,
-            "active_rules": [r["id"] for r in active_rules(compiled, decision)],
-            "unknown": decision.evaluator.unknowns,
-        }
+        compiled["preview"] = preview(compiled, _status(args.status), now=now)
     json.dump(compiled, sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

@@ -1,0 +1,104 @@
+# PRIVATE: Security Status collectors: the registry and the context they run in (stdlib only).
+#
+# A collector is a function `collect(ctx) -> dict` registered under its name with
+# @collector("name"). It reads the host through `ctx` only (commands as argv lists, files
+# through ctx.read), so tests run it on fixture files and recorded command output. A
+# collector that cannot run raises CollectorError (or anything else): gather() reports it
+# under `errors` and the other collectors go on. Collectors never change the host.
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+__all__ = ["COLLECTORS", "SCHEMA_VERSION", "CollectorError", "Context", "collector", "gather"]
+
+SCHEMA_VERSION = 1
+MAX_READ = 64 * 1024 * 1024
+
+Runner = Callable[[Sequence[str]], Tuple[int, str, str]]
+COLLECTORS: Dict[str, Callable[[Context], Dict[str, Any]]] = {}
+
+
+class CollectorError(Exception):
+    """A collector could not gather its facts; the message says why, for people."""
+
+
+def collector(name: str):
+    def register(func):
+        COLLECTORS[name] = func
+        return func
+
+    return register
+
+
+class Context:
+    """How a collector sees the host: commands, files under `root`, and the clock."""
+
+    def __init__(
+        self,
+        run: Runner,
+        *,
+        root: str = "/",
+        now: Optional[float] = None,
+        which: Optional[Callable[[str], Optional[str]]] = None,
+    ) -> None:
+        self._run = run
+        self.root = root
+        self.now = now if now is not None else datetime.datetime.now(datetime.timezone.utc).timestamp()
+        self._which = which or shutil.which
+
+    def path(self, path: str) -> str:
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def read(self, path: str, limit: int = MAX_READ) -> Optional[str]:
+        """A text file's content, or None when it does not exist or cannot be read."""
+        try:
+            with open(self.path(path), encoding="utf-8", errors="replace") as handle:
+                return handle.read(limit)
+        except OSError:
+            return None
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(self.path(path))
+
+    def listdir(self, path: str) -> List[str]:
+        try:
+            return sorted(os.listdir(self.path(path)))
+        except OSError:
+            return []
+
+    def which(self, name: str) -> Optional[str]:
+        return self._which(name)
+
+    def run(self, argv: Sequence[str]) -> Tuple[int, str, str]:
+        """Run a command (argv list, never a shell). A missing program gives rc 127."""
+        if not argv or self.which(argv[0]) is None:
+            return 127, "", f"{argv[0] if argv else '?'}: not installed"
+        return self._run(list(argv))
+
+    def iso(self, timestamp: float) -> str:
+        moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+        return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def gather(ctx: Context, names: Optional[Iterable[str]] = None) -> Dict[str, Any]:
+    """Run the named collectors (default: all); each failure is reported, never raised."""
+    chosen = list(COLLECTORS) if names is None else list(names)
+    unknown = [n for n in chosen if n not in COLLECTORS]
+    if unknown:
+        raise CollectorError(
+            f"unknown collector(s): {', '.join(unknown)}; choose from {', '.join(sorted(COLLECTORS))}"
+        )
+    status: Dict[str, Any] = {"schema_version": SCHEMA_VERSION, "collected_at": ctx.iso(ctx.now)}
+    errors: Dict[str, str] = {}
+    for name in chosen:
+        try:
+            status[name] = COLLECTORS[name](ctx)
+        except CollectorError as exc:
+            errors[name] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
+            errors[name] = f"{type(exc).__name__}: {exc}"
+    status["errors"] = errors
+    return status

@@ -85,8 +85,10 @@ class _Parser(argparse.ArgumentParser):
 def _register_commands() -> None:
     """Let each feature add its commands to its group (imported here to avoid a cycle)."""
     from ._psl.cli import register as register_psl  # noqa: PLC0415
+    from ._status_cli import register as register_status  # noqa: PLC0415
 
     register_psl()
+    register_status()
 
 
 def build_parser(groups: Optional[dict] = None) -> argparse.ArgumentParser:

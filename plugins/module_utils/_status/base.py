@@ -54,11 +54,19 @@ class Context:
 
     def read(self, path: str, limit: int = MAX_READ) -> Optional[str]:
         """A text file's content, or None when it does not exist or cannot be read."""
+        chunks: List[str] = []
+        size = 0
         try:
             with open(self.path(path), encoding="utf-8", errors="replace") as handle:
-                return handle.read(limit)
+                while size < limit:  # in pieces: read(n) would allocate n at once, which /proc refuses
+                    chunk = handle.read(min(65536, limit - size))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
         except OSError:
             return None
+        return "".join(chunks)
 
     def exists(self, path: str) -> bool:
         return os.path.exists(self.path(path))
@@ -88,9 +96,7 @@ def gather(ctx: Context, names: Optional[Iterable[str]] = None) -> Dict[str, Any
     chosen = list(COLLECTORS) if names is None else list(names)
     unknown = [n for n in chosen if n not in COLLECTORS]
     if unknown:
-        raise CollectorError(
-            f"unknown collector(s): {', '.join(unknown)}; choose from {', '.join(sorted(COLLECTORS))}"
-        )
+        raise CollectorError(f"unknown collector(s): {', '.join(unknown)}; choose from {', '.join(sorted(COLLECTORS))}")
     status: Dict[str, Any] = {"schema_version": SCHEMA_VERSION, "collected_at": ctx.iso(ctx.now)}
     errors: Dict[str, str] = {}
     for name in chosen:

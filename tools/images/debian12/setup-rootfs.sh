@@ -11,6 +11,10 @@ deb $mirror $suite-updates main
 deb http://deb.debian.org/debian-security $suite-security main
 EOF
 
+# Test networks give containers IPv6 ULA addresses with no IPv6 path to the outside: apt must
+# reach the Debian archive over IPv4.
+echo 'Acquire::ForceIPv4 "true";' > /etc/apt/apt.conf.d/99distsec-test-ipv4
+
 # Every container gets its own machine-id and SSH host keys at first boot.
 : > /etc/machine-id
 rm -f /var/lib/dbus/machine-id /etc/ssh/ssh_host_*

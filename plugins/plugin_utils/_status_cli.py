@@ -6,6 +6,8 @@ import json
 import sys
 from typing import Any, Dict, List
 
+from ansible_collections.distsec.framework.plugins.module_utils._status.schema import STATUS_SCHEMA
+
 from ._cli import GROUPS, Command, CommandError, Group
 
 __all__ = ["register", "render"]
@@ -100,6 +102,12 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_schema(args: argparse.Namespace) -> int:
+    json.dump(STATUS_SCHEMA, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="a status file (e.g. /var/lib/distsec/status.json)")
     parser.add_argument("--json", action="store_true", help="print the whole status as JSON")
@@ -114,3 +122,11 @@ def register() -> None:
     )
     if not group.commands:
         group.commands.append(Command("show", "a saved Security Status, summarised (or --json)", _configure, run_show))
+        group.commands.append(
+            Command(
+                "schema",
+                "print the Security Status JSON Schema (also docs/status.schema.json)",
+                lambda p: None,
+                run_schema,
+            )
+        )

@@ -69,3 +69,11 @@ def test_network_addresses(status):
 def test_no_secret_material(status, host):
     text = json.dumps(status)
     assert "PRIVATE KEY" not in text
+
+
+def test_the_status_fits_its_published_schema(status):
+    from ansible_collections.distsec.framework.plugins.module_utils._status.schema import STATUS_SCHEMA  # noqa: PLC0415
+    from ansible_collections.distsec.framework.plugins.plugin_utils._psl.problems import Problems  # noqa: PLC0415
+    from ansible_collections.distsec.framework.plugins.plugin_utils._psl.schema import _Checker  # noqa: PLC0415
+
+    assert _Checker(STATUS_SCHEMA, None, Problems()).errors(status, STATUS_SCHEMA, ()) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
+import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 __all__ = ["COLLECTORS", "SCHEMA_VERSION", "CollectorError", "Context", "collector", "gather"]
@@ -99,12 +100,16 @@ def gather(ctx: Context, names: Optional[Iterable[str]] = None) -> Dict[str, Any
         raise CollectorError(f"unknown collector(s): {', '.join(unknown)}; choose from {', '.join(sorted(COLLECTORS))}")
     status: Dict[str, Any] = {"schema_version": SCHEMA_VERSION, "collected_at": ctx.iso(ctx.now)}
     errors: Dict[str, str] = {}
+    durations: Dict[str, float] = {}
     for name in chosen:
+        started = time.monotonic()
         try:
             status[name] = COLLECTORS[name](ctx)
         except CollectorError as exc:
             errors[name] = str(exc)
         except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
             errors[name] = f"{type(exc).__name__}: {exc}"
+        durations[name] = round(time.monotonic() - started, 4)
     status["errors"] = errors
+    status["durations"] = durations
     return status

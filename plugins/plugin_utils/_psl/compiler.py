@@ -21,6 +21,7 @@ from ansible_collections.distsec.framework.plugins.module_utils._evaluate.condit
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import ICMP_TYPES, ICMPV6_TYPES
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.versions import VersionError
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.versions import validate as validate_version
+from ansible_collections.distsec.framework.plugins.module_utils._status.schema import fact_problem
 
 from . import schema as schema_mod
 from .expr import ExprError, parse_expression
@@ -378,6 +379,7 @@ class _Builder:
                 return None
             self._mark_refs(ast)
             self._check_versions(ast, value, item.loc(*sub))
+            self._check_facts(ast, value, item.loc(*sub))
             return ast
         if isinstance(value, dict) and len(value) == 1:
             key, inner = next(iter(value.items()))
@@ -413,6 +415,18 @@ class _Builder:
                         self.p.error(loc, f"condition {text!r}: {detail}")
         for child in ast[1:]:
             self._check_versions(child, text, loc)
+
+    def _check_facts(self, ast: Any, text: str, loc: Loc) -> None:
+        """Warn about a fact no collector reports (the Security Status schema, shared with the module)."""
+        if not isinstance(ast, list) or not ast:
+            return
+        if ast[0] == "fact":
+            problem = fact_problem(ast[1:])
+            if problem:
+                self.p.warning(loc, f"condition {text!r}: {problem} (the condition will be unknown on every host)")
+            return
+        for child in ast[1:]:
+            self._check_facts(child, text, loc)
 
     def _mark_refs(self, ast: Any) -> None:
         if isinstance(ast, list):

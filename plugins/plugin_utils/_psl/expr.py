@@ -290,6 +290,9 @@ def _comparison(op: str, left: list, right: list, pos: int) -> list:
     scheme = _is_versionish(left) or _is_versionish(right)
     if scheme:
         return ["vcmp", op, _unwrap(left), _unwrap(right), None if scheme == "auto" else scheme]
+    for side in (left, right):
+        if side[0] == "fact" and isinstance(side[-1], str) and _close(side[-1], ["version"]):
+            raise ExprError(f"'{op}' needs a version ordering; {side[-1]!r}{_close(side[-1], ['version'])}", pos)
     if (left[0] == "lit" and isinstance(left[1], str)) or (right[0] == "lit" and isinstance(right[1], str)):
         raise ExprError(
             f"'{op}' between strings needs a version ordering: compare a package's .version fact, "

@@ -162,3 +162,13 @@ def test_cli_errors_are_one_line_and_exit_codes_are_right(args, code, text):
     result = _cli(*args)
     assert result.returncode == code, result.stderr
     assert text in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_fact_no_collector_reports_is_a_warning(tmp_path):
+    policy = tmp_path / "p.yml"
+    policy.write_text(
+        "psl: 1\ndomain: example.org\nrules:\n"
+        '  - {id: r, description: d, direction: out, action: drop, when: "platform.kernal == \\"6.1\\""}\n'
+    )
+    warnings = [str(p) for p in load_policy([str(policy)]).problems.warnings]
+    assert len(warnings) == 1 and "platform has no fact 'kernal'" in warnings[0]

@@ -7,7 +7,9 @@ import sys
 from typing import List, Optional
 
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.conditions import parse_time
+from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import active_rules, decide
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import FlowError
+from ansible_collections.distsec.framework.plugins.module_utils._render.nftables import render as render_nftables
 
 from .._cli import GROUPS, Command, CommandError
 from .api import preview
@@ -77,6 +79,20 @@ def run_compile(args: argparse.Namespace) -> int:
     now = _now(args.now)
     policy = _load(args.paths)
     compiled = compile_policy(policy, host=args.host, groups=args.group)
+    if args.format == "nftables":
+        decision = decide(compiled, _status(args.status), now=now)
+        profile = args.profile or decision.profile
+        if profile not in compiled["profiles"]:
+            raise CommandError(
+                f"--profile: no profile {profile!r}; profiles: {', '.join(sorted(compiled['profiles']))}", exit_code=2
+            )
+        decision.profile = profile
+        body = render_nftables(compiled, profile, active_rules(compiled, decision))
+        print(f"# distsec: domain {compiled['domain']}, profile {profile}, policy {compiled['hash']}")
+        print("table inet distsec {")
+        print(body, end="")
+        print("}")
+        return 0
     if args.status:
         compiled = dict(compiled)
         compiled["preview"] = preview(compiled, _status(args.status), now=now)
@@ -127,6 +143,13 @@ def _configure_compile(parser: argparse.ArgumentParser) -> None:
     _target(parser)
     parser.add_argument("--status", metavar="SS.json", help="add a preview of the decisions for this Security Status")
     parser.add_argument("--now", metavar="ISO8601", help="evaluation time for the preview (default: now)")
+    parser.add_argument(
+        "--format",
+        choices=["json", "nftables"],
+        default="json",
+        help="json: the compiled policy; nftables: the ruleset the host would load for its profile",
+    )
+    parser.add_argument("--profile", help="with --format nftables: render this profile instead of the decided one")
 
 
 def _configure_explain(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ from typing import List, Optional
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.conditions import parse_time
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import active_rules, decide
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import FlowError
+from ansible_collections.distsec.framework.plugins.module_utils._evaluate.guard import management_problems
 from ansible_collections.distsec.framework.plugins.module_utils._render.nftables import render as render_nftables
 
 from .._cli import GROUPS, Command, CommandError
@@ -81,6 +82,17 @@ def run_compile(args: argparse.Namespace) -> int:
     compiled = compile_policy(policy, host=args.host, groups=args.group)
     if args.format == "nftables":
         decision = decide(compiled, _status(args.status), now=now)
+        if args.management_from:
+            try:
+                problems = management_problems(
+                    compiled, decision, sources=args.management_from, port=args.management_port
+                )
+            except ValueError as exc:
+                raise CommandError(f"--management-from: {exc}", exit_code=2) from None
+            if problems:
+                for problem in problems:
+                    print(f"distsec: lockout: {problem}", file=sys.stderr)
+                raise CommandError("the policy would lock admins out; fix management / baseline in the policy")
         profile = args.profile or decision.profile
         if profile not in compiled["profiles"]:
             raise CommandError(
@@ -150,6 +162,14 @@ def _configure_compile(parser: argparse.ArgumentParser) -> None:
         help="json: the compiled policy; nftables: the ruleset the host would load for its profile",
     )
     parser.add_argument("--profile", help="with --format nftables: render this profile instead of the decided one")
+    parser.add_argument(
+        "--management-from",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="lockout guard: fail unless SSH from ADDR stays open in every profile (repeatable)",
+    )
+    parser.add_argument("--management-port", type=int, default=22, metavar="PORT", help="the management port (22)")
 
 
 def _configure_explain(parser: argparse.ArgumentParser) -> None:

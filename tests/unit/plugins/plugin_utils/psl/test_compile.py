@@ -172,3 +172,19 @@ def test_a_fact_no_collector_reports_is_a_warning(tmp_path):
     )
     warnings = [str(p) for p in load_policy([str(policy)]).problems.warnings]
     assert len(warnings) == 1 and "platform has no fact 'kernal'" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("source", "code", "text"),
+    [
+        ("2001:db8:ff::9", 0, ""),
+        ("198.51.100.77", 1, "distsec: lockout: profile home: a new connection from 198.51.100.77 to port 22"),
+        ("nonsense", 2, "--management-from: 'nonsense' does not appear to be an IPv4 or IPv6 address"),
+    ],
+)
+def test_cli_lockout_guard(source, code, text):
+    result = _cli("compile", MAIL, "--format", "nftables", "--management-from", source)
+    assert result.returncode == code, result.stderr
+    assert text in result.stderr
+    if code == 0:
+        assert result.stdout.splitlines()[1] == "table inet distsec {"

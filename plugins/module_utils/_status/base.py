@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shutil
 import time
@@ -68,6 +69,25 @@ class Context:
         except OSError:
             return None
         return "".join(chunks)
+
+    def read_json(self, path: str, limit: int = 16 * 1024 * 1024) -> Optional[Dict[str, Any]]:
+        """A JSON object from a file; None when the file is absent. Anything else is a CollectorError."""
+        if not self.exists(path):
+            return None
+        text = self.read(path, limit=limit + 1)
+        if text is None:
+            raise CollectorError(f"{path} exists but cannot be read")
+        if len(text) > limit:
+            raise CollectorError(f"{path} is larger than {limit} bytes")
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise CollectorError(f"{path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise CollectorError(f"{path} is nested too deeply") from None
+        if not isinstance(data, dict):
+            raise CollectorError(f"{path} must hold a JSON object, not {type(data).__name__}")
+        return data
 
     def exists(self, path: str) -> bool:
         return os.path.exists(self.path(path))

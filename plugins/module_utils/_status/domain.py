@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import re
 from typing import Any, Dict, List, Optional, Set, Tuple
 
@@ -65,15 +64,9 @@ def _first_line(text: str) -> str:
 
 
 def _domain_name(ctx: Context) -> Optional[str]:
-    text = ctx.read(DOMAIN_JSON, limit=1024 * 1024)
-    if text is None:
+    data = ctx.read_json(DOMAIN_JSON, limit=1024 * 1024)
+    if data is None:
         return None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise CollectorError(f"{DOMAIN_JSON} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise CollectorError(f"{DOMAIN_JSON} must hold a JSON object")
     domain = data.get("domain")
     return domain if isinstance(domain, str) and domain else None
 

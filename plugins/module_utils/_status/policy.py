@@ -5,11 +5,9 @@
 # that is not a JSON object is an error, since "no policy" would then be a false answer.
 from __future__ import annotations
 
-import json
 from typing import Any, Dict
 
 from ansible_collections.distsec.framework.plugins.module_utils._status.base import (
-    CollectorError,
     Context,
     collector,
 )
@@ -23,17 +21,7 @@ MAX_SIZE = 16 * 1024 * 1024
 
 @collector("policy")
 def collect_policy(ctx: Context) -> Dict[str, Any]:
-    if not ctx.exists(POLICY_JSON):
+    data = ctx.read_json(POLICY_JSON, limit=MAX_SIZE)
+    if data is None:
         return {}
-    text = ctx.read(POLICY_JSON, limit=MAX_SIZE + 1)
-    if text is None:
-        raise CollectorError(f"{POLICY_JSON} exists but cannot be read")
-    if len(text) > MAX_SIZE:
-        raise CollectorError(f"{POLICY_JSON} is larger than 16 MiB")
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise CollectorError(f"{POLICY_JSON} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise CollectorError(f"{POLICY_JSON} must hold a JSON object, not {type(data).__name__}")
     return {key: data[key] for key in KEYS if key in data}

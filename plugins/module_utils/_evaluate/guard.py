@@ -5,11 +5,10 @@
 # firewall module refuses a policy that fails this unless the author overrides it knowingly.
 from __future__ import annotations
 
-import copy
 import ipaddress
 from typing import Any, Dict, Iterable, List, Optional
 
-from .decide import Decision, decide_flow
+from .decide import Decision, _proto_match
 from .flows import Flow
 
 __all__ = ["management_problems"]
@@ -21,6 +20,50 @@ _PAST = {"drop": "dropped", "reject": "rejected", "accept": "accepted"}
 _ANY_DST = {4: ipaddress.ip_address("192.0.2.1"), 6: ipaddress.ip_address("2001:db8::1")}
 
 
+def _addresses_match(rule: Dict[str, Any], end: str, addr, addresses) -> bool:
+    spec = rule.get(end)
+    if spec is None:
+        return True
+    fam = "ipv4" if addr.version == 4 else "ipv6"
+    nets = list(spec.get("literal", {}).get(fam, []))
+    for name in spec.get("objects", []):
+        nets.extend(addresses.get(name, {}).get(fam, []))
+    return any(addr in ipaddress.ip_network(n) for n in nets)
+
+
+def _verdict(compiled: Dict[str, Any], profile: str, decision: Decision, flow: Flow, dst_known: bool):
+    """The first rule that decides (or may decide) the flow; conservative where a flow can't tell.
+
+    A non-accept rule that could match, though the flow cannot show it (interface, header
+    fields, socket owner, or a destination when the host's addresses are unknown), counts as
+    blocking; an accept rule of that kind is not relied on.
+    """
+    addresses = compiled.get("objects", {}).get("addresses", {})
+    ev = decision.evaluator
+    for rule in compiled["profiles"][profile]["rules"]:
+        if rule["direction"] != "in" or rule.get("family") not in (None, flow.family):
+            continue
+        if not _addresses_match(rule, "from", flow.src, addresses):
+            continue
+        unsure = bool(rule.get("interface") or rule.get("fields") or rule.get("owner"))
+        if rule.get("to") is not None:
+            if dst_known:
+                if not _addresses_match(rule, "to", flow.dst, addresses):
+                    continue
+            else:
+                unsure = True
+        if rule.get("state") and "new" not in rule["state"]:
+            continue
+        if not _proto_match(rule, flow):
+            continue
+        if rule.get("when") is not None and not ev.truth(rule["when"], rule.get("if_unknown", False)):
+            continue
+        if unsure and rule["action"] == "accept":
+            continue
+        return rule["action"], rule["id"], unsure
+    return compiled["profiles"][profile]["default"]["in"], None, False
+
+
 def management_problems(
     compiled: Dict[str, Any],
     decision: Decision,
@@ -30,7 +73,7 @@ def management_problems(
     host_addresses: Iterable[str] = (),
     profiles: Optional[Iterable[str]] = None,
 ) -> List[str]:
-    """Why the management path would be blocked (empty: it stays open in every profile checked)."""
+    """Why the management path would (or might) be blocked; empty: open in every profile checked."""
     problems: List[str] = []
     own: Dict[int, list] = {4: [], 6: []}
     for text in host_addresses:
@@ -38,18 +81,16 @@ def management_problems(
         if not (addr.is_loopback or addr.is_link_local):
             own[addr.version].append(addr)
     for name in list(profiles) if profiles is not None else sorted(compiled["profiles"]):
-        probe = copy.copy(decision)
-        probe.profile = name
-        probe.reason = "lockout guard"
         for src_text in sources:
             src = ipaddress.ip_address(src_text)
             for dst in own[src.version] or [_ANY_DST[src.version]]:
                 flow = Flow("tcp", src, dst, "in", sport=None, dport=port)
-                verdict = decide_flow(compiled, probe, flow)
-                if verdict.action != "accept":
-                    by = f"rule {verdict.rule}" if verdict.rule else f"the profile's default ({verdict.action})"
+                action, rule_id, unsure = _verdict(compiled, name, decision, flow, bool(own[src.version]))
+                if action != "accept":
+                    by = f"rule {rule_id}" if rule_id else f"the profile's default ({action})"
+                    verb = "might be" if unsure else "would be"
                     problems.append(
-                        f"profile {name}: a new connection from {src} to port {port} would be {_PAST[verdict.action]} "
+                        f"profile {name}: a new connection from {src} to port {port} {verb} {_PAST[action]} "
                         f"by {by}; admins would be locked out"
                     )
                     break

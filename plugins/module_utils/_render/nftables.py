@@ -11,19 +11,40 @@ import ipaddress
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-__all__ = ["CHAINS", "render"]
+__all__ = ["CHAINS", "RenderError", "render"]
 
 CHAINS = {"in": "input", "out": "output", "forward": "forward"}
 _FAMILIES = (("ipv4", "ip", "ipv4_addr"), ("ipv6", "ip6", "ipv6_addr"))
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9_]")
+_NAME_OK = re.compile(r"[A-Za-z0-9_.\-]+")
+_RANGE = re.compile(r"([0-9]{1,3})(?:-([0-9]{1,3}))?")
+_INTERFACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+\-]{0,14}")
+_NEXT_HEADERS = {"tcp", "udp", "sctp", "icmpv6", "esp", "ah", "gre", "dccp", "udplite", "comp"}
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\$]')
+
+
+class RenderError(ValueError):
+    """A compiled policy value that cannot be rendered safely; nothing is loaded."""
 
 
 def _set_name(obj: str, family: str) -> str:
-    return f"obj_{_SAFE_NAME.sub('_', obj)}_{'v4' if family == 'ipv4' else 'v6'}"
+    """A set name that is unique per object: '_' doubles, '-' and '.' become '_d' and '_p'."""
+    if not _NAME_OK.fullmatch(obj):
+        raise RenderError(f"address object name {obj!r} cannot be a set name")
+    escaped = obj.replace("_", "__").replace("-", "_d").replace(".", "_p")
+    return f"obj_{escaped}_{'v4' if family == 'ipv4' else 'v6'}"
 
 
-def _quote(text: str) -> str:
-    return '"' + str(text).replace("\\", "").replace('"', "'")[:120] + '"'
+def _quote(text: Any) -> str:
+    """A quoted nft string: no quote, backslash, `$` (nft variables) or control character survives."""
+    return '"' + _UNSAFE.sub("_", str(text))[:120] + '"'
+
+
+def _value_range(value: Any, what: str) -> str:
+    text = str(value)
+    m = _RANGE.fullmatch(text) if not isinstance(value, bool) else None
+    if not m or int(m.group(1)) > 255 or (m.group(2) and int(m.group(2)) > 255):
+        raise RenderError(f"{what} {value!r} is not a value or range within 0-255")
+    return text
 
 
 def _ports(ranges: List[List[int]]) -> str:
@@ -74,10 +95,14 @@ def _protocol(entry: Optional[Dict[str, Any]], family: Optional[str]) -> Tuple[O
             parts.append(f"{proto} code {_numbers(entry['codes'])}")
     elif proto == "any":
         pass
-    elif isinstance(proto, int):
+    elif (isinstance(proto, int) and not isinstance(proto, bool) and 0 <= proto <= 255) or proto in (
+        "esp",
+        "ah",
+        "gre",
+    ):
         parts.append(f"meta l4proto {proto}")
     else:
-        parts.append(f"meta l4proto {proto}")
+        raise RenderError(f"protocol {proto!r} cannot be rendered")
     return forced, " ".join(parts)
 
 
@@ -87,14 +112,21 @@ def _fields(fields: Optional[Dict[str, Any]], fam: str) -> str:
     parts = []
     proto = "ip" if fam == "ipv4" else "ip6"
     if "dscp" in fields:
-        parts.append(f"{proto} dscp {fields['dscp']}")
+        parts.append(f"{proto} dscp {_value_range(fields['dscp'], 'dscp')}")
     if "ttl" in fields:
-        parts.append(f"ip ttl {fields['ttl']}")
+        parts.append(f"ip ttl {_value_range(fields['ttl'], 'ttl')}")
     if "hop_limit" in fields:
-        parts.append(f"ip6 hoplimit {fields['hop_limit']}")
+        parts.append(f"ip6 hoplimit {_value_range(fields['hop_limit'], 'hop_limit')}")
     if "next_header" in fields:
-        parts.append(f"ip6 nexthdr {fields['next_header']}")
+        header = fields["next_header"]
+        if isinstance(header, bool) or not (
+            (isinstance(header, int) and 0 <= header <= 255) or header in _NEXT_HEADERS
+        ):
+            raise RenderError(f"next_header {header!r} is not a protocol name or number")
+        parts.append(f"ip6 nexthdr {header}")
     if fields.get("tcp_flags"):
+        if not set(fields["tcp_flags"]) <= {"syn", "ack", "fin", "rst", "psh", "urg"}:
+            raise RenderError(f"tcp_flags {fields['tcp_flags']!r}")
         flags = "|".join(fields["tcp_flags"])
         parts.append(f"tcp flags & ({flags}) == ({flags})")
     return " ".join(parts)
@@ -126,6 +158,8 @@ def _rule_lines(rule: Dict[str, Any], addresses: Dict[str, Dict[str, List[str]]]
             elif rule.get("family"):
                 words.append(f"meta nfproto {rule['family']}")
             if rule.get("interface"):
+                if not _INTERFACE.fullmatch(str(rule["interface"])):
+                    raise RenderError(f"rule {rule['id']}: interface {rule['interface']!r} is not an interface name")
                 words.append(f"{'oifname' if rule['direction'] == 'out' else 'iifname'} {_quote(rule['interface'])}")
             if rule.get("state"):
                 words.append(f"ct state {_numbers(rule['state']) if len(rule['state']) > 1 else rule['state'][0]}")
@@ -144,6 +178,8 @@ def _rule_lines(rule: Dict[str, Any], addresses: Dict[str, Dict[str, List[str]]]
             match = " ".join(w for w in words if w)
             if rule.get("log"):
                 log = rule["log"]
+                if not re.fullmatch(r"[0-9]+/(second|minute|hour|day)", str(log.get("rate"))):
+                    raise RenderError(f"rule {rule['id']}: log rate {log.get('rate')!r}")
                 lines.append(
                     f"{match} limit rate {log['rate']} log prefix {_quote(log['prefix'] + ' ')} comment {_quote(rule['id'])}".strip()
                 )

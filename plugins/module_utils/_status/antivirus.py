@@ -31,11 +31,11 @@ def _build_time(text: str) -> Optional[float]:
     if not match or match.group(2).lower() not in _MONTHS:
         return None
     day, month, year, hour, minute, sign, off_h, off_m = match.groups()
-    offset = datetime.timedelta(hours=int(off_h or 0), minutes=int(off_m or 0))
-    zone = datetime.timezone(-offset if sign == "-" else offset)
     try:
+        offset = datetime.timedelta(hours=int(off_h or 0), minutes=int(off_m or 0))
+        zone = datetime.timezone(-offset if sign == "-" else offset)
         moment = datetime.datetime(int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), tzinfo=zone)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return moment.timestamp()
 
@@ -47,8 +47,8 @@ def parse_header(text: Optional[str]) -> Optional[Dict[str, Any]]:
     fields = text.split("\n", 1)[0].split(":")
     built = _build_time(fields[1]) if len(fields) > 1 else None
     if built is None and len(fields) > 8:
-        stime = re.match(r"\s*(\d+)", fields[8])
-        built = float(stime.group(1)) if stime else None
+        stime = re.match(r"\s*(\d{1,11})\b", fields[8])
+        built = float(stime.group(1)) if stime and int(stime.group(1)) < 32503680000 else None  # before year 3000
     version = int(fields[2]) if len(fields) > 2 and fields[2].strip().isdigit() else None
     return {"built": built, "version": version}
 

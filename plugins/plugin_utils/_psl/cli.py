@@ -10,6 +10,7 @@ from ansible_collections.distsec.framework.plugins.module_utils._evaluate.condit
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import active_rules, decide
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import FlowError
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.guard import management_problems
+from ansible_collections.distsec.framework.plugins.module_utils._render.nftables import RenderError
 from ansible_collections.distsec.framework.plugins.module_utils._render.nftables import render as render_nftables
 
 from .._cli import GROUPS, Command, CommandError
@@ -99,7 +100,10 @@ def run_compile(args: argparse.Namespace) -> int:
                 f"--profile: no profile {profile!r}; profiles: {', '.join(sorted(compiled['profiles']))}", exit_code=2
             )
         decision.profile = profile
-        body = render_nftables(compiled, profile, active_rules(compiled, decision))
+        try:
+            body = render_nftables(compiled, profile, active_rules(compiled, decision))
+        except RenderError as exc:
+            raise CommandError(f"cannot render the nftables ruleset: {exc}") from None
         print(f"# distsec: domain {compiled['domain']}, profile {profile}, policy {compiled['hash']}")
         print("table inet distsec {")
         print(body, end="")

@@ -78,9 +78,19 @@ IF_UNKNOWN = {
     "description": "What the condition means when a fact it reads is not reported by the host (default false).",
 }
 VALUE_RANGE = {
-    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^[0-9]+-[0-9]+$"}],
-    "x-expect": "a number or a range 'LOW-HIGH'",
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": 255},
+        {
+            "type": "string",
+            "pattern": r"^([01]?[0-9]?[0-9]|2[0-4][0-9]|25[0-5])-([01]?[0-9]?[0-9]|2[0-4][0-9]|25[0-5])$",
+        },
+    ],
+    "x-expect": "a number 0-255 or a range 'LOW-HIGH' within 0-255",
 }
+NEXT_HEADERS = ["tcp", "udp", "sctp", "icmpv6", "esp", "ah", "gre", "dccp", "udplite", "comp"]
+# A Linux interface name: at most 15 characters, none of / * " \ $ or white space.
+INTERFACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,14}$"
+SAFE_TEXT_PATTERN = r"^[^\x00-\x1f\x7f\"\\$]*$"
 
 SERVICE_ENTRY = _obj(
     {
@@ -109,7 +119,10 @@ RULE = _obj(
         "icmp_types": _list(ICMP_TYPE, "ICMP/ICMPv6 types (with proto icmp or icmpv6)."),
         "icmp_codes": _list({"type": "integer", "minimum": 0, "maximum": 255}, "ICMP/ICMPv6 codes of those types."),
         "family": {"type": "string", "enum": ["ipv4", "ipv6", "any"], "description": "Restrict to one family."},
-        "interface": _str("Interface name (input interface for in, output interface for out).", minLength=1),
+        "interface": _str(
+            "Interface name (input interface for in, output interface for out); at most 15 characters, no wildcards.",
+            pattern=INTERFACE_PATTERN,
+        ),
         "state": _list(
             {"type": "string", "enum": ["new", "established", "related", "invalid", "untracked"]},
             "Connection tracking states.",
@@ -120,8 +133,11 @@ RULE = _obj(
                 "hop_limit": {**VALUE_RANGE, "description": "IPv6 hop limit (value or range)."},
                 "ttl": {**VALUE_RANGE, "description": "IPv4 TTL (value or range)."},
                 "next_header": {
-                    "anyOf": [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 0, "maximum": 255}],
-                    "x-expect": "a protocol name or number",
+                    "anyOf": [
+                        {"type": "string", "enum": NEXT_HEADERS},
+                        {"type": "integer", "minimum": 0, "maximum": 255},
+                    ],
+                    "x-expect": "one of " + ", ".join(NEXT_HEADERS) + ", or a protocol number 0-255",
                     "description": "IPv6 next header.",
                 },
                 "tcp_flags": _list(
@@ -143,7 +159,11 @@ RULE = _obj(
                 {"type": "boolean"},
                 _obj(
                     {
-                        "prefix": _str("Log prefix.", maxLength=48),
+                        "prefix": _str(
+                            "Log prefix (no quotes, backslashes, $ or control characters).",
+                            maxLength=48,
+                            pattern=SAFE_TEXT_PATTERN,
+                        ),
                         "rate": _str("Rate limit, e.g. 5/minute.", pattern=r"^[0-9]+/(second|minute|hour|day)$"),
                     },
                     "Logging options.",
@@ -544,7 +564,9 @@ class _Checker:
 
 def _compiled(pattern: str):
     if pattern not in _pattern_cache:
-        _pattern_cache[pattern] = re.compile(pattern)
+        # JSON Schema's `$` is the end of the string; Python's also matches before a final
+        # newline, which would let "64-64\n" through. Our patterns use `$` only as the anchor.
+        _pattern_cache[pattern] = re.compile(pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern)
     return _pattern_cache[pattern]
 
 
@@ -553,6 +575,8 @@ def _pattern_hint(pattern: str) -> str:
         ID_PATTERN: "lower-case letters, digits, '-', '_', '.'; at most 64",
         NAME_PATTERN: "a letter or '_', then letters, digits, '-', '_', '.'",
         DURATION_PATTERN: "a number and a unit s, m, h, d or w, e.g. 7d",
+        INTERFACE_PATTERN: "an interface name of at most 15 characters: letters, digits, '_', '.', '@', '+', '-'",
+        SAFE_TEXT_PATTERN: "text without quotes, backslashes, $ or control characters",
     }.get(pattern, f"pattern {pattern}")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Dict, Iterable, List, Optional
 
-from .decide import Decision, _proto_match
+from .decide import Decision, _in_set, _proto_match
 from .flows import Flow
 
 __all__ = ["management_problems"]
@@ -18,17 +18,6 @@ _PAST = {"drop": "dropped", "reject": "rejected", "accept": "accepted"}
 # Stand-in destinations when the host's own addresses are not known: the verdict of a rule
 # without a destination match does not depend on them.
 _ANY_DST = {4: ipaddress.ip_address("192.0.2.1"), 6: ipaddress.ip_address("2001:db8::1")}
-
-
-def _addresses_match(rule: Dict[str, Any], end: str, addr, addresses) -> bool:
-    spec = rule.get(end)
-    if spec is None:
-        return True
-    fam = "ipv4" if addr.version == 4 else "ipv6"
-    nets = list(spec.get("literal", {}).get(fam, []))
-    for name in spec.get("objects", []):
-        nets.extend(addresses.get(name, {}).get(fam, []))
-    return any(addr in ipaddress.ip_network(n) for n in nets)
 
 
 def _verdict(compiled: Dict[str, Any], profile: str, decision: Decision, flow: Flow, dst_known: bool):
@@ -43,12 +32,12 @@ def _verdict(compiled: Dict[str, Any], profile: str, decision: Decision, flow: F
     for rule in compiled["profiles"][profile]["rules"]:
         if rule["direction"] != "in" or rule.get("family") not in (None, flow.family):
             continue
-        if not _addresses_match(rule, "from", flow.src, addresses):
+        if not _in_set(flow.src, rule.get("from"), addresses):
             continue
         unsure = bool(rule.get("interface") or rule.get("fields") or rule.get("owner"))
         if rule.get("to") is not None:
             if dst_known:
-                if not _addresses_match(rule, "to", flow.dst, addresses):
+                if not _in_set(flow.dst, rule.get("to"), addresses):
                     continue
             else:
                 unsure = True

@@ -11,8 +11,9 @@ import ipaddress
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-__all__ = ["CHAINS", "RenderError", "render"]
+__all__ = ["CHAINS", "TABLE", "RenderError", "render", "render_text"]
 
+TABLE = "inet distsec"
 CHAINS = {"in": "input", "out": "output", "forward": "forward"}
 _FAMILIES = (("ipv4", "ip", "ipv4_addr"), ("ipv6", "ip6", "ipv6_addr"))
 _NAME_OK = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -221,3 +222,8 @@ def render(compiled: Dict[str, Any], profile: str, rules: List[Dict[str, Any]]) 
         )
         out.append("}")
     return "\n".join(out) + "\n"
+
+
+def render_text(compiled: Dict[str, Any], profile: str, rules: List[Dict[str, Any]]) -> str:
+    """The whole table as `nft -f` reads it (what `distsec psl compile --format nftables` prints)."""
+    return f"table {TABLE} {{\n{render(compiled, profile, rules)}}}\n"

@@ -10,8 +10,8 @@ from ansible_collections.distsec.framework.plugins.module_utils._evaluate.condit
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import active_rules, decide
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import FlowError
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.guard import management_problems
+from ansible_collections.distsec.framework.plugins.module_utils._render import nftables as render_nftables
 from ansible_collections.distsec.framework.plugins.module_utils._render.nftables import RenderError
-from ansible_collections.distsec.framework.plugins.module_utils._render.nftables import render as render_nftables
 
 from .._cli import GROUPS, Command, CommandError
 from .api import preview
@@ -19,7 +19,12 @@ from .compiler import Policy, compile_policy, load_policy, policy_schema
 from .problems import PslError
 from .testing import StatusError, explain, load_status, run_tests
 
-__all__ = ["register"]
+__all__ = ["FORMATS", "register"]
+
+# --format NAME -> the renderer's render_text(compiled, profile, rules): the text a host would load.
+FORMATS = {
+    "nftables": render_nftables.render_text,
+}
 
 
 def _paths(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +86,7 @@ def run_compile(args: argparse.Namespace) -> int:
     now = _now(args.now)
     policy = _load(args.paths)
     compiled = compile_policy(policy, host=args.host, groups=args.group)
-    if args.format == "nftables":
+    if args.format != "json":
         decision = decide(compiled, _status(args.status), now=now)
         if args.management_from:
             try:
@@ -101,13 +106,11 @@ def run_compile(args: argparse.Namespace) -> int:
             )
         decision.profile = profile
         try:
-            body = render_nftables(compiled, profile, active_rules(compiled, decision))
+            text = FORMATS[args.format](compiled, profile, active_rules(compiled, decision))
         except RenderError as exc:
-            raise CommandError(f"cannot render the nftables ruleset: {exc}") from None
+            raise CommandError(f"cannot render the {args.format} ruleset: {exc}") from None
         print(f"# distsec: domain {compiled['domain']}, profile {profile}, policy {compiled['hash']}")
-        print("table inet distsec {")
-        print(body, end="")
-        print("}")
+        print(text, end="" if text.endswith("\n") else "\n")
         return 0
     if args.status:
         compiled = dict(compiled)
@@ -161,11 +164,11 @@ def _configure_compile(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--now", metavar="ISO8601", help="evaluation time for the preview (default: now)")
     parser.add_argument(
         "--format",
-        choices=["json", "nftables"],
+        choices=["json", *FORMATS],
         default="json",
-        help="json: the compiled policy; nftables: the ruleset the host would load for its profile",
+        help="json: the compiled policy; otherwise the ruleset the host would load for its profile",
     )
-    parser.add_argument("--profile", help="with --format nftables: render this profile instead of the decided one")
+    parser.add_argument("--profile", help="with a ruleset --format: render this profile instead of the decided one")
     parser.add_argument(
         "--management-from",
         action="append",

@@ -12,10 +12,14 @@ import tempfile
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Tuple
 
+from ansible_collections.distsec.framework.plugins.module_utils._apply.backend import Backend, BackendError
+from ansible_collections.distsec.framework.plugins.module_utils._render.nftables import render
+
 __all__ = [
     "FAMILIES",
     "Nft",
     "NftError",
+    "NftablesBackend",
     "Plan",
     "TableManager",
     "TableRef",
@@ -244,3 +248,115 @@ class TableManager:
         self._write_record(script, listing)
         plan.after = listing
         return plan
+
+
+# ---- the firewall module's nftables backend ------------------------------------------------
+
+_LINE_RE = re.compile(r"^(?:/dev/stdin|-):(\d+):")
+_COMMENT_RE = re.compile(r'comment "([^"]*)"\s*$')
+_POLICY_RE = re.compile(r"\bpolicy (accept|drop);")
+
+
+def rule_ids(listing: str) -> dict:
+    """{chain: ['policy drop', rule id, ...]} from a table listing or a rendered body.
+
+    A rule without a comment (added by hand) appears as '?: <rule text>'.
+    """
+    chains: dict = {}
+    chain = None
+    for raw in listing.splitlines():
+        line = raw.strip()
+        if line.startswith("chain ") and line.endswith("{"):
+            chain = line[len("chain ") : -1].strip()
+            chains[chain] = []
+        elif chain is not None and line == "}":
+            chain = None
+        elif chain is not None and line:
+            if line.startswith("type "):
+                match = _POLICY_RE.search(line)
+                chains[chain].append(f"policy {match.group(1) if match else 'accept'}")
+                continue
+            match = _COMMENT_RE.search(line)
+            chains[chain].append(match.group(1) if match else f"?: {line}")
+    return chains
+
+
+class NftablesBackend(Backend):
+    """The `inet distsec` table through the Backend contract (see backend.py)."""
+
+    name = "nftables"
+
+    def __init__(self, run: Runner, state_dir: str, *, argv: Sequence[str] = ("nft",), table: str = "inet distsec"):
+        super().__init__(run, state_dir)
+        family, name = table.split()
+        self.ref = TableRef(family, name)
+        self.nft = Nft(run, argv=argv)
+
+    def _raise(self, exc: NftError, script: str) -> None:
+        rule = None
+        for line in exc.detail.splitlines():
+            match = _LINE_RE.match(line.strip())
+            if match:
+                lines = script.splitlines()
+                number = int(match.group(1))
+                if 0 < number <= len(lines):
+                    found = _COMMENT_RE.search(lines[number - 1].strip())
+                    rule = found.group(1) if found else None
+                break
+        raise BackendError(exc.message, detail=exc.detail, rule=rule) from None
+
+    def render(self, compiled, profile, rules):
+        return {"table.nft": render(compiled, profile, rules)}
+
+    def validate(self, artefacts) -> None:
+        script = replace_script(self.ref, artefacts["table.nft"])
+        try:
+            self.nft.check(script)
+        except NftError as exc:
+            self._raise(exc, script)
+
+    def snapshot(self) -> dict:
+        try:
+            return {"backend": self.name, "table": str(self.ref), "listing": self.nft.list_table(self.ref)}
+        except NftError as exc:
+            raise BackendError(exc.message, detail=exc.detail) from None
+
+    def apply(self, artefacts) -> None:
+        script = replace_script(self.ref, artefacts["table.nft"])
+        try:
+            self.nft.apply(script)
+        except NftError as exc:
+            self._raise(exc, script)
+
+    def restore(self, snapshot: dict) -> None:
+        listing = snapshot.get("listing")
+        try:
+            if listing is None:
+                if self.nft.list_table(self.ref) is not None:
+                    self.nft.apply(delete_script(self.ref))
+                return
+            self.nft.apply(f"table {self.ref}\ndelete table {self.ref}\n{listing}")
+        except NftError as exc:
+            raise BackendError(f"cannot restore {self.ref}", detail=str(exc)) from None
+
+    def current(self) -> str:
+        try:
+            listing = self.nft.list_table(self.ref)
+        except NftError as exc:
+            raise BackendError(exc.message, detail=exc.detail) from None
+        return "" if listing is None else normalize_listing(listing)
+
+    def expected(self, artefacts):
+        return None
+
+    def in_effect(self) -> dict:
+        return rule_ids(self.current())
+
+    def intended(self, artefacts) -> dict:
+        return rule_ids(artefacts["table.nft"])
+
+    def others(self) -> list:
+        try:
+            return [f"{f} {n}" for f, n in self.nft.list_tables() if (f, n) != (self.ref.family, self.ref.name)]
+        except NftError as exc:
+            raise BackendError(exc.message, detail=exc.detail) from None

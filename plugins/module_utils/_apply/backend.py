@@ -85,8 +85,8 @@ def rule_diff(before: Dict[str, List[str]], after: Dict[str, List[str]]) -> Dict
         for rid in old:
             if old.count(rid) > new.count(rid) and f"{chain}: {rid}" not in removed:
                 removed.append(f"{chain}: {rid}")
-        common_old = [r for r in old if r in new]
-        common_new = [r for r in new if r in old]
+        common_old = list(dict.fromkeys(r for r in old if r in new))
+        common_new = list(dict.fromkeys(r for r in new if r in old))
         if common_old != common_new:
             moved.append(
                 f"{chain}: order of {', '.join(dict.fromkeys(r for r, s in zip(common_old, common_new) if r != s))}"

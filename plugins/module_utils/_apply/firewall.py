@@ -116,6 +116,7 @@ class Watchdog:
         """Start the detached watchdog; returns (token, deadline as epoch seconds)."""
         token = f"{int(time.time())}-{uuid.uuid4().hex[:12]}"
         deadline = time.time() + timeout
+        snapshot = {**snapshot, "_record": backend.record()}  # rolled back together with the ruleset
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         atomic_write(
             self._path(token, "json"),
@@ -157,7 +158,10 @@ class Watchdog:
         outcome: Dict[str, Any] = {"outcome": "rolled-back", "why": why, "at": time.time()}
         try:
             backend.restore(snapshot)
-            backend.forget()
+            if snapshot.get("_record"):
+                atomic_write(backend.record_path, json.dumps(snapshot["_record"], sort_keys=True) + "\n")
+            else:
+                backend.forget()
         except (BackendError, OSError) as exc:
             outcome = {"outcome": "rollback-failed", "why": why, "error": str(exc), "at": time.time()}
         atomic_write(self._path(token, "result"), json.dumps(outcome, sort_keys=True) + "\n")

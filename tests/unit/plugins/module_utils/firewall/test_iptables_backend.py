@@ -174,7 +174,10 @@ def test_bad_input_is_refused_and_the_previous_rules_stay(backend, compiled, run
     # artefacts may only fill our chains, with plain verdicts
     for bad, message in [
         (good["rules.v4"].replace("COMMIT", "-A INPUT -j DROP\nCOMMIT"), "rules may only go to our declared chains"),
-        (good["rules.v4"].replace(":DISTSEC-FORWARD - [0:0]", ":DISTSEC-FORWARD - [0:0]\n:OTHER - [0:0]"), "only the chains"),
+        (
+            good["rules.v4"].replace(":DISTSEC-FORWARD - [0:0]", ":DISTSEC-FORWARD - [0:0]\n:OTHER - [0:0]"),
+            "only the chains",
+        ),
         (good["rules.v4"].replace("-j DROP", "-j DOCKER-USER", 1), "a rule must end in one of -j"),
         (good["rules.v4"].replace("-j DROP", "-t nat -j DROP", 1), "without -t or -g"),
         (good["rules.v4"].replace("COMMIT\n", ""), "no COMMIT"),
@@ -216,7 +219,21 @@ def test_snapshot_apply_restore_returns_exactly_the_snapshot(backend, compiled, 
     # a state made by hand: one chain, jumped from INPUT position 2, another owner's rule first
     _ipt(run, backend, "ipv4", "-A", "INPUT", "-s", "10.7.7.7", "-j", "ACCEPT")
     _ipt(run, backend, "ipv4", "-N", "DISTSEC-INPUT")
-    _ipt(run, backend, "ipv4", "-A", "DISTSEC-INPUT", "-s", "10.6.6.6", "-m", "comment", "--comment", "old rule", "-j", "DROP")
+    _ipt(
+        run,
+        backend,
+        "ipv4",
+        "-A",
+        "DISTSEC-INPUT",
+        "-s",
+        "10.6.6.6",
+        "-m",
+        "comment",
+        "--comment",
+        "old rule",
+        "-j",
+        "DROP",
+    )
     _ipt(run, backend, "ipv4", "-A", "INPUT", "-j", "DISTSEC-INPUT")
     old = backend.current()
     snapshot = json.loads(json.dumps(backend.snapshot()))  # JSON-able
@@ -243,7 +260,21 @@ def two_hosts(backend, run):
         c = ["ip", "netns", "exec", client]
         s = ["ip", "netns", "exec", server]
         for cmd in (
-            ["ip", "link", "add", f"s{veth}", "netns", server, "type", "veth", "peer", "name", f"c{veth}", "netns", client],
+            [
+                "ip",
+                "link",
+                "add",
+                f"s{veth}",
+                "netns",
+                server,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                f"c{veth}",
+                "netns",
+                client,
+            ],
             [*s, "ip", "addr", "add", "192.0.2.1/24", "dev", f"s{veth}"],
             [*s, "ip", "addr", "add", "2001:db8:7::1/64", "dev", f"s{veth}", "nodad"],
             [*s, "ip", "link", "set", f"s{veth}", "up"],

@@ -393,6 +393,10 @@ class IptablesBackend(Backend):
         self._load(family, self._transaction(now, want, others), test=False)
 
     def restore(self, snapshot: Dict[str, Any]) -> None:
+        if isinstance(snapshot, dict) and snapshot.get("variant", self.variant) != self.variant:
+            raise BackendError(
+                f"the snapshot is of the iptables {snapshot.get('variant')} variant; this backend uses {self.variant}"
+            )
         for family in FILES:
             state = snapshot.get(family) if isinstance(snapshot, dict) else None
             if (
@@ -447,6 +451,20 @@ class IptablesBackend(Backend):
             for chain in OURS:
                 if chain in chains:
                     result[f"{family} {chain}"] = [_rule_id(rest) for rest in chains[chain]]
+        return result
+
+    def in_effect_of(self, current: str) -> Dict[str, List[str]]:
+        """in_effect() from a current() text already read (saves two -save calls in plan)."""
+        result: Dict[str, List[str]] = {}
+        family = ""
+        for line in current.splitlines():
+            if line.startswith("# "):
+                family = line.split()[1]
+            elif line.startswith(":") and family:
+                result[f"{family} {line[1:].split()[0]}"] = []
+            elif line.startswith("-A ") and family:
+                parts = line.split(" ", 2)
+                result.setdefault(f"{family} {parts[1]}", []).append(_rule_id(parts[2] if len(parts) > 2 else ""))
         return result
 
     def intended(self, artefacts: Artefacts) -> Dict[str, List[str]]:

@@ -135,6 +135,7 @@ def test_a_hand_made_rule_is_drift_named_and_undone(backend, compiled, run):
     plan = backend.plan(artefacts)
     assert plan.changed and plan.drift
     assert plan.rules["removed"] == ["ipv4 DISTSEC-INPUT: ?: -p tcp -m tcp --dport 9999 -j ACCEPT"]
+    assert backend.in_effect_of(backend.current()) == backend.in_effect()
     assert "--dport 9999" in plan.before and "--dport 9999" not in plan.after
     backend.apply(artefacts)
     assert backend.in_effect() == backend.intended(artefacts)
@@ -245,6 +246,9 @@ def test_snapshot_apply_restore_returns_exactly_the_snapshot(backend, compiled, 
     assert _jumps(run, backend, "ipv4") == [("INPUT", 2)]
     with pytest.raises(BackendError, match="not an iptables snapshot"):
         backend.restore({"listing": None})
+    other = "legacy" if backend.variant == "nft" else "nft"
+    with pytest.raises(BackendError, match=f"the snapshot is of the iptables {other} variant"):
+        backend.restore({**snapshot, "variant": other})
     assert backend.current() == old
 
 

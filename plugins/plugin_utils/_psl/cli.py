@@ -10,6 +10,7 @@ from ansible_collections.distsec.framework.plugins.module_utils._evaluate.condit
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import active_rules, decide
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import FlowError
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.guard import management_problems
+from ansible_collections.distsec.framework.plugins.module_utils._render import iptables as render_iptables
 from ansible_collections.distsec.framework.plugins.module_utils._render import nftables as render_nftables
 from ansible_collections.distsec.framework.plugins.module_utils._render.nftables import RenderError
 
@@ -24,6 +25,7 @@ __all__ = ["FORMATS", "register"]
 # --format NAME -> the renderer's render_text(compiled, profile, rules): the text a host would load.
 FORMATS = {
     "nftables": render_nftables.render_text,
+    "iptables": render_iptables.render_text,
 }
 
 

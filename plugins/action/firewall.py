@@ -11,6 +11,7 @@ deadline to report what happened, with applied=false.
 
 from __future__ import annotations
 
+import json
 import time
 
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
@@ -52,6 +53,10 @@ class ActionModule(ActionBase):
                 return {**result, "failed": True, "msg": f"{internal} is internal to the firewall action"}
         if args.get("status") is None and isinstance(task_vars.get("distsec_status"), dict):
             args["status"] = task_vars["distsec_status"]
+        # One JSON string travels much faster than a large nested structure of module arguments.
+        for key in ("compiled", "status"):
+            if isinstance(args.get(key), dict):
+                args[key] = json.dumps(args[key], sort_keys=True, default=str)
 
         applied = self._call(args, task_vars)
         pending = applied.get("pending")

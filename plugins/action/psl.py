@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.distsec.framework.plugins.plugin_utils._psl.api import PolicyInvalid, compile_paths
@@ -15,7 +16,7 @@ from ansible_collections.distsec.framework.plugins.plugin_utils._psl.compiler im
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("src", "command", "host", "groups", "status", "dest"))
+    _VALID_ARGS = frozenset(("src", "command", "host", "groups", "status", "dest", "as_json"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -49,7 +50,10 @@ class ActionModule(ActionBase):
         compiled = out["compiled"]
         result.update(changed=False, hash=compiled["hash"], warnings_found=out["warnings"])
         if command != "validate":
-            result["compiled"] = compiled
+            if boolean(args.get("as_json", False), strict=False):
+                result["compiled_json"] = canonical_json(compiled)
+            else:
+                result["compiled"] = compiled
         if "preview" in out:
             result["preview"] = out["preview"]
         if command == "test":

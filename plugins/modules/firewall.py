@@ -39,14 +39,14 @@ options:
   compiled:
     description:
       - The compiled policy, as returned by M(distsec.framework.psl) or the
-        P(distsec.framework.psl_compile#filter) filter.
-    type: dict
+        P(distsec.framework.psl_compile#filter) filter. A mapping, or the same as JSON text.
+    type: raw
   status:
     description:
       - The host's Security Status (the C(distsec_status) fact of M(distsec.framework.security_status)).
       - When omitted, the action plugin passes the C(distsec_status) fact if it is set; otherwise the
-        module gathers the status on the host.
-    type: dict
+        module gathers the status on the host. A mapping, or the same as JSON text.
+    type: raw
   backend:
     description:
       - The firewall backend. V(auto) picks firewalld when it runs, else nftables when nft is
@@ -172,6 +172,10 @@ confirmed:
   description: Whether the controller confirmed the new ruleset over a new connection.
   returned: when a ruleset was applied
   type: bool
+durations:
+  description: Seconds spent on the host per step (status, evaluate_render, plan, validate, apply_readback, record).
+  returned: always
+  type: dict
 rollback:
   description: What the host's watchdog did (outcome, why, when).
   returned: when the host rolled back
@@ -200,6 +204,19 @@ from ansible_collections.distsec.framework.plugins.module_utils._render.nftables
 from ansible_collections.distsec.framework.plugins.module_utils._status.all import Context, gather
 
 
+class _Clock:
+    """Seconds spent per step, returned as `durations` (the benchmark reads them)."""
+
+    def __init__(self):
+        self.durations = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step):
+        now = time.perf_counter()
+        self.durations[step] = round(now - self._last, 4)
+        self._last = now
+
+
 def _ids_text(chains):
     lines = []
     for chain in sorted(chains):
@@ -224,6 +241,20 @@ def _management_sources(networks):
     return list(dict.fromkeys(sources)), port
 
 
+def _mapping(module, name, value):
+    """A dict parameter that may arrive as JSON text (the action plugin sends it so: much faster)."""
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            loaded = json.loads(value)
+        except ValueError as exc:
+            module.fail_json(msg=f"{name}: not a mapping and not JSON text ({exc})")
+        if isinstance(loaded, dict):
+            return loaded
+    module.fail_json(msg=f"{name}: must be a mapping, got {type(value).__name__}")
+
+
 def _write_policy_record(path, record):
     if not path:
         return
@@ -243,7 +274,9 @@ def _confirm(module, watchdog):
     outcome = watchdog.confirm(token)
     if outcome.get("outcome") != "confirmed":
         module.fail_json(
-            msg=f"too late to confirm: the host already reports {outcome.get('outcome')}", applied=False, rollback=outcome
+            msg=f"too late to confirm: the host already reports {outcome.get('outcome')}",
+            applied=False,
+            rollback=outcome,
         )
     record = {}
     try:
@@ -260,8 +293,8 @@ def _confirm(module, watchdog):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            compiled=dict(type="dict"),
-            status=dict(type="dict"),
+            compiled=dict(type="raw"),
+            status=dict(type="raw"),
             backend=dict(type="str", default="auto", choices=["auto", *BACKENDS]),
             profile=dict(type="str"),
             now=dict(type="str"),
@@ -287,17 +320,21 @@ def main():
     except BackendError as exc:
         module.fail_json(msg=str(exc))
 
-    compiled = params["compiled"]
+    clock = _Clock()
+    compiled = _mapping(module, "compiled", params["compiled"])
     if not isinstance(compiled.get("profiles"), dict) or "hash" not in compiled:
-        module.fail_json(msg="compiled: not a compiled distsec policy (no profiles/hash); pass the psl module's 'compiled'")
+        module.fail_json(
+            msg="compiled: not a compiled distsec policy (no profiles/hash); pass the psl module's 'compiled'"
+        )
     now = None
     if params["now"]:
         now = parse_time(params["now"])
         if now is None:
             module.fail_json(msg=f"now: {params['now']!r} is not an ISO 8601 time")
-    status = params["status"]
+    status = _mapping(module, "status", params["status"])
     if status is None:
-        status = gather(Context(lambda argv: subprocess_runner(argv)))
+        status = gather(Context(subprocess_runner))
+        clock.lap("status")
 
     decision = decide(compiled, status, now=now)
     if params["profile"]:
@@ -307,7 +344,14 @@ def main():
             )
         decision.profile, decision.reason = params["profile"], "chosen by the task"
     profile = {"name": decision.profile, "reason": decision.reason}
-    result = dict(changed=False, applied=False, profile=profile, drift=False, policy=compiled.get("hash"))
+    result = dict(
+        changed=False,
+        applied=False,
+        profile=profile,
+        drift=False,
+        policy=compiled.get("hash"),
+        durations=clock.durations,
+    )
 
     # lockout guard, before anything else can change
     try:
@@ -339,7 +383,9 @@ def main():
             artefacts = backend.render(compiled, decision.profile, active_rules(compiled, decision))
         except RenderError as exc:
             module.fail_json(msg=f"cannot render the {name} ruleset; nothing was changed: {exc}", **result)
+        clock.lap("evaluate_render")
         plan = backend.plan(artefacts)
+        clock.lap("plan")
         result.update(
             reason=plan.reason,
             drift=plan.drift,
@@ -357,6 +403,7 @@ def main():
             result["applied"] = True
             module.exit_json(**result)
         backend.validate(artefacts)
+        clock.lap("validate")
         if module.check_mode:
             result["changed"] = True
             module.exit_json(**result)
@@ -378,10 +425,9 @@ def main():
                 try:
                     backend.restore(snapshot)
                 except BackendError as restore_exc:
-                    module.fail_json(
-                        msg=f"{exc}; restoring the previous ruleset failed too: {restore_exc}", **result
-                    )
+                    module.fail_json(msg=f"{exc}; restoring the previous ruleset failed too: {restore_exc}", **result)
             module.fail_json(msg=f"{exc}; the previous ruleset is back in effect", **result)
+        clock.lap("apply_readback")
         backend.write_record(artefacts, backend.current())
         expires = (compiled.get("metadata") or {}).get("expires")
         record = {
@@ -405,6 +451,7 @@ def main():
             result["confirmed"] = False
             result["pending"] = {"token": token, "deadline": deadline, "timeout": params["confirm_timeout"]}
         watchdog.prune()
+        clock.lap("record")
     except BackendError as exc:
         module.fail_json(msg=f"{exc}; nothing was changed" if not result["applied"] else str(exc), **result)
     except OSError as exc:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -79,18 +80,16 @@ def rule_diff(before: Dict[str, List[str]], after: Dict[str, List[str]]) -> Dict
     for chain in sorted(set(before) | set(after)):
         old = before.get(chain, [])
         new = after.get(chain, [])
-        for rid in new:
-            if new.count(rid) > old.count(rid) and f"{chain}: {rid}" not in added:
-                added.append(f"{chain}: {rid}")
-        for rid in old:
-            if old.count(rid) > new.count(rid) and f"{chain}: {rid}" not in removed:
-                removed.append(f"{chain}: {rid}")
-        common_old = list(dict.fromkeys(r for r in old if r in new))
-        common_new = list(dict.fromkeys(r for r in new if r in old))
+        if old == new:
+            continue
+        old_count, new_count = Counter(old), Counter(new)
+        added.extend(f"{chain}: {rid}" for rid in dict.fromkeys(new) if new_count[rid] > old_count[rid])
+        removed.extend(f"{chain}: {rid}" for rid in dict.fromkeys(old) if old_count[rid] > new_count[rid])
+        common_old = [r for r in dict.fromkeys(old) if r in new_count]
+        common_new = [r for r in dict.fromkeys(new) if r in old_count]
         if common_old != common_new:
-            moved.append(
-                f"{chain}: order of {', '.join(dict.fromkeys(r for r, s in zip(common_old, common_new) if r != s))}"
-            )
+            out_of_place = [r for r, s in zip(common_old, common_new) if r != s]
+            moved.append(f"{chain}: order of {', '.join(out_of_place)}")
     return {"added": added, "removed": removed, "moved": moved}
 
 
@@ -160,6 +159,10 @@ class Backend:
     def others(self) -> List[str]:
         return []
 
+    def in_effect_of(self, current: str) -> Dict[str, List[str]]:
+        """in_effect() from a current() text already read; backends that can parse it save a call."""
+        return self.in_effect()
+
     # ---- shared -----------------------------------------------------------------------
     @property
     def record_path(self) -> str:
@@ -191,7 +194,7 @@ class Backend:
         current = self.current()
         record = self.record()
         intended = self.intended(artefacts)
-        in_effect = self.in_effect() if current else {}
+        in_effect = self.in_effect_of(current) if current else {}
         expected = self.expected(artefacts)
         after = (
             expected

@@ -12,6 +12,7 @@
 # Exactly one of confirm and roll back wins: each renames TOKEN.pending, and rename is atomic.
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +26,9 @@ from ansible_collections.distsec.framework.plugins.module_utils._apply.backend i
     BackendError,
     atomic_write,
 )
+from ansible_collections.distsec.framework.plugins.module_utils._apply.firewalld import FirewalldBackend
+from ansible_collections.distsec.framework.plugins.module_utils._apply.iptables import IptablesBackend
+from ansible_collections.distsec.framework.plugins.module_utils._apply.nftables import NftablesBackend
 
 __all__ = [
     "BACKENDS",
@@ -71,9 +75,8 @@ def choose_backend(requested: str, status: Dict[str, Any], which) -> Tuple[str, 
     if which("nft"):
         return "nftables", "nft is installed (the default on Linux)"
     iptables = backends.get("iptables") or {}
-    if iptables.get("variant") == "legacy" or which("iptables-legacy-restore"):
-        if which("iptables-legacy-restore") and not which("iptables-nft-restore"):
-            return "iptables-legacy", "only iptables-legacy is installed"
+    if iptables.get("variant") == "legacy" and which("iptables-legacy-restore"):
+        return "iptables-legacy", "nft is missing; iptables runs the legacy variant"
     if which("iptables-nft-restore"):
         return "iptables", "nft is missing; iptables-nft is installed"
     if which("iptables-legacy-restore"):
@@ -87,16 +90,10 @@ def choose_backend(requested: str, status: Dict[str, Any], which) -> Tuple[str, 
 def make_backend(name: str, state_dir: str, run=subprocess_runner) -> Backend:
     """The backend object for `name`; its state lives in `state_dir`."""
     if name == "nftables":
-        from ansible_collections.distsec.framework.plugins.module_utils._apply.nftables import NftablesBackend
-
         return NftablesBackend(run, state_dir)
     if name in ("iptables", "iptables-legacy"):
-        from ansible_collections.distsec.framework.plugins.module_utils._apply.iptables import IptablesBackend
-
         return IptablesBackend(run, state_dir, variant="legacy" if name == "iptables-legacy" else "nft")
     if name == "firewalld":
-        from ansible_collections.distsec.framework.plugins.module_utils._apply.firewalld import FirewalldBackend
-
         return FirewalldBackend(run, state_dir)
     raise BackendError(f"unknown firewall backend {name!r}; use one of {', '.join(BACKENDS)}")
 
@@ -199,11 +196,8 @@ class Watchdog:
         return {"outcome": "unknown"}
 
     def _cleanup(self, token: str) -> None:
-        for suffix in ("json",):
-            try:
-                os.unlink(self._path(token, suffix))
-            except OSError:
-                pass
+        with contextlib.suppress(OSError):
+            os.unlink(self._path(token, "json"))
 
     def prune(self, keep_seconds: float = 7 * 86400) -> List[str]:
         """Remove old token files (results are kept a week for the report)."""

@@ -352,6 +352,9 @@ class NftablesBackend(Backend):
     def in_effect(self) -> dict:
         return rule_ids(self.current())
 
+    def in_effect_of(self, current: str) -> dict:
+        return rule_ids(current)
+
     def intended(self, artefacts) -> dict:
         return rule_ids(artefacts["table.nft"])
 

@@ -37,7 +37,10 @@ def _artefacts(backend, compiled, profile=None):
 
 
 def _foreign(run, netns):
-    rc, _out, err = run([*netns, "nft", "-f", "-"], "table ip docker { chain forward { type filter hook forward priority 0; counter accept; }; }\n")
+    rc, _out, err = run(
+        [*netns, "nft", "-f", "-"],
+        "table ip docker { chain forward { type filter hook forward priority 0; counter accept; }; }\n",
+    )
     assert rc == 0, err
 
 
@@ -62,7 +65,9 @@ def test_a_hand_made_rule_is_drift_named_and_undone(backend, compiled, run, netn
     artefacts = _artefacts(backend, compiled)
     backend.apply(artefacts)
     backend.write_record(artefacts, backend.current())
-    rc, _out, err = run([*netns, "nft", "insert", "rule", "inet", "distsec", "input", "tcp", "dport", "9999", "accept"], None)
+    rc, _out, err = run(
+        [*netns, "nft", "insert", "rule", "inet", "distsec", "input", "tcp", "dport", "9999", "accept"], None
+    )
     assert rc == 0, err
     plan = backend.plan(artefacts)
     assert plan.changed and plan.drift
@@ -75,7 +80,9 @@ def test_a_checker_error_names_the_rule_and_changes_nothing(backend, compiled, r
     artefacts = _artefacts(backend, compiled)
     backend.apply(artefacts)
     before = backend.current()
-    body = artefacts["table.nft"].replace('counter accept comment "baseline-management-in"', 'counter acept comment "baseline-management-in"')
+    body = artefacts["table.nft"].replace(
+        'counter accept comment "baseline-management-in"', 'counter acept comment "baseline-management-in"'
+    )
     assert body != artefacts["table.nft"]
     with pytest.raises(BackendError) as info:
         backend.validate({"table.nft": body})

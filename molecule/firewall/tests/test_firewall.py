@@ -11,7 +11,11 @@ import pytest
 import testinfra
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-TARGETS = {"distsec-fw-nft": ("198.51.100.201", "fd42:d15e:0:3::201")}
+TARGETS = {
+    "distsec-fw-nft": ("198.51.100.201", "fd42:d15e:0:3::201"),
+    "distsec-fw-ipt": ("198.51.100.202", "fd42:d15e:0:3::202"),
+}
+BACKEND = {"distsec-fw-nft": "nftables", "distsec-fw-ipt": "iptables"}
 PEER = ("198.51.100.210", "fd42:d15e:0:3::210")
 
 
@@ -36,13 +40,21 @@ def _connect(host, address, port):
     return host.check_output(f"python3 -c {shlex.quote(script)}").strip()
 
 
-def _rule_packets(host, rule_id, verdict):
-    items = json.loads(host.check_output("nft -j list table inet distsec"))["nftables"]
+def _rule_packets(host, name, rule_id, verdict):
+    """Packets counted by our rule `rule_id` with `verdict` (accept, drop), both families."""
+    if BACKEND[name] == "nftables":
+        items = json.loads(host.check_output("nft -j list table inet distsec"))["nftables"]
+        total = 0
+        for item in items:
+            rule = item.get("rule")
+            if rule and rule.get("comment") == rule_id and any(verdict in e for e in rule["expr"]):
+                total += sum(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
+        return total
     total = 0
-    for item in items:
-        rule = item.get("rule")
-        if rule and rule.get("comment") == rule_id and any(verdict in e for e in rule["expr"]):
-            total += sum(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
+    for save in ("iptables-nft-save", "ip6tables-nft-save"):
+        for line in host.check_output(f"{save} -c -t filter").splitlines():
+            if f"--comment {rule_id} " in line and line.endswith(f"-j {verdict.upper()}"):
+                total += int(line[1 : line.index(":")])
     return total
 
 
@@ -51,10 +63,10 @@ def _rule_packets(host, rule_id, verdict):
 def test_the_peer_reaches_the_allowed_port_and_not_the_denied_one(peer, name, family):
     address = TARGETS[name][family]
     target = _host(name)
-    before = _rule_packets(target, "probe-port-denied", "drop")
+    before = _rule_packets(target, name, "probe-port-denied", "drop")
     assert _connect(peer, address, 8080) == "ok"
     assert _connect(peer, address, 8081) == "timeout"
-    assert _rule_packets(target, "probe-port-denied", "drop") > before
+    assert _rule_packets(target, name, "probe-port-denied", "drop") > before
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
@@ -83,11 +95,17 @@ def test_icmpv6_neighbour_discovery_keeps_working(peer, name):
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
-def test_the_other_owners_table_is_untouched_and_listed(name):
+def test_the_other_owners_table_is_untouched(name):
     target = _host(name)
-    items = json.loads(target.check_output("nft -j list ruleset"))["nftables"]
-    rules = [i["rule"] for i in items if "rule" in i and i["rule"]["table"] == "docker_like"]
+    items = json.loads(target.check_output("nft -j list table ip docker_like"))["nftables"]
+    rules = [i["rule"] for i in items if "rule" in i]
     assert len(rules) == 1 and rules[0]["comment"] == "owned by someone else"
+    if BACKEND[name] == "iptables":
+        saved = target.check_output("iptables-nft-save -t filter")
+        assert '-A DOCKER-USER -m comment --comment "owned by someone else" -j RETURN' in saved
+        assert "-A FORWARD -j DOCKER-USER" in saved
+        jumps = [line for line in saved.splitlines() if line.endswith("-j DISTSEC-INPUT")]
+        assert jumps == ["-A INPUT -j DISTSEC-INPUT"]
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
@@ -95,5 +113,5 @@ def test_the_policy_record_names_domain_profile_and_backend(name):
     target = _host(name)
     record = json.loads(target.file("/var/lib/distsec/policy.json").content_string)
     assert record["domain"] == "firewall.test" and record["profile"] == "home"
-    assert record["hash"].startswith("sha256:") and record["backend"]
+    assert record["hash"].startswith("sha256:") and record["backend"] == BACKEND[name]
     assert not target.run("ls /var/lib/distsec/firewall/pending/*.pending").stdout.strip()

@@ -10,8 +10,10 @@ from ansible_collections.distsec.framework.plugins.module_utils._evaluate.condit
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import active_rules, decide
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import FlowError
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.guard import management_problems
+from ansible_collections.distsec.framework.plugins.module_utils._render import firewalld as render_firewalld
 from ansible_collections.distsec.framework.plugins.module_utils._render import iptables as render_iptables
 from ansible_collections.distsec.framework.plugins.module_utils._render import nftables as render_nftables
+from ansible_collections.distsec.framework.plugins.module_utils._render import windows as render_windows
 from ansible_collections.distsec.framework.plugins.module_utils._render.nftables import RenderError
 
 from .._cli import GROUPS, Command, CommandError
@@ -26,6 +28,8 @@ __all__ = ["FORMATS", "register"]
 FORMATS = {
     "nftables": render_nftables.render_text,
     "iptables": render_iptables.render_text,
+    "firewalld": render_firewalld.render_text,
+    "windows": render_windows.render_text,
 }
 
 

@@ -65,8 +65,9 @@ tar --numeric-owner -C "$rootfs" -c . | podman import \
   --change "LABEL org.distsec.image.hash=$hash" \
   - "$ref" >/dev/null
 podman tag "$ref" "localhost/distsec-$name:latest"
-# keep storage small: drop older builds of the same image
+# keep storage small: drop older builds of the same image, but never one a container still uses
+# (no -f: `podman rmi -f` would remove those containers too, e.g. a scenario running right now)
 podman images --format '{{.Repository}}:{{.Tag}}' "localhost/distsec-$name" \
-  | grep -v -e ":$hash\$" -e ':latest$' | xargs -r podman rmi -f >/dev/null 2>&1 || true
+  | grep -v -e ":$hash\$" -e ':latest$' | xargs -r -n1 podman rmi >/dev/null 2>&1 || true
 log "built $ref in $(( $(date +%s) - start )) s"
 echo "$ref"

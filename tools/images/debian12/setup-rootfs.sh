@@ -42,5 +42,10 @@ for unit in getty@tty1.service console-getty.service systemd-udevd.service \
 done
 systemctl set-default multi-user.target >/dev/null 2>&1
 
+# firewalld is installed for the firewall scenario, which enables and starts it; everywhere
+# else it must stay off (other scenarios expect no firewalld). Disabling also removes its D-Bus
+# alias, so a stray firewall-cmd cannot start it through D-Bus activation.
+systemctl disable firewalld.service >/dev/null 2>&1
+
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log /var/log/apt/*

@@ -97,6 +97,15 @@ options:
         Empty string writes nothing.
     type: str
     default: /var/lib/distsec/policy.json
+  _confirm:
+    description:
+      - Internal, set by the action plugin over a new connection to confirm a pending change (the
+        token of RV(pending)). Tasks may not set it.
+    type: str
+  _outcome:
+    description:
+      - Internal, set by the action plugin to read what the watchdog did with a token. Tasks may not set it.
+    type: str
 attributes:
   check_mode:
     support: full

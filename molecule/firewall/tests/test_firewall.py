@@ -14,8 +14,9 @@ INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 TARGETS = {
     "distsec-fw-nft": ("198.51.100.201", "fd42:d15e:0:3::201"),
     "distsec-fw-ipt": ("198.51.100.202", "fd42:d15e:0:3::202"),
+    "distsec-fw-fwd": ("198.51.100.203", "fd42:d15e:0:3::203"),
 }
-BACKEND = {"distsec-fw-nft": "nftables", "distsec-fw-ipt": "iptables"}
+BACKEND = {"distsec-fw-nft": "nftables", "distsec-fw-ipt": "iptables", "distsec-fw-fwd": "firewalld"}
 PEER = ("198.51.100.210", "fd42:d15e:0:3::210")
 
 
@@ -63,10 +64,12 @@ def _rule_packets(host, name, rule_id, verdict):
 def test_the_peer_reaches_the_allowed_port_and_not_the_denied_one(peer, name, family):
     address = TARGETS[name][family]
     target = _host(name)
-    before = _rule_packets(target, name, "probe-port-denied", "drop")
+    counted = BACKEND[name] != "firewalld"  # firewalld's rich rules carry no counters
+    before = _rule_packets(target, name, "probe-port-denied", "drop") if counted else 0
     assert _connect(peer, address, 8080) == "ok"
     assert _connect(peer, address, 8081) == "timeout"
-    assert _rule_packets(target, name, "probe-port-denied", "drop") > before
+    if counted:
+        assert _rule_packets(target, name, "probe-port-denied", "drop") > before
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
@@ -106,6 +109,12 @@ def test_the_other_owners_table_is_untouched(name):
         assert "-A FORWARD -j DOCKER-USER" in saved
         jumps = [line for line in saved.splitlines() if line.endswith("-j DISTSEC-INPUT")]
         assert jumps == ["-A INPUT -j DISTSEC-INPUT"]
+    if BACKEND[name] == "firewalld":
+        assert target.check_output("firewall-cmd --state") == "running"
+        policies = target.check_output("firewall-cmd --get-policies").split()
+        assert {"distsec-in", "distsec-out", "distsec-fwd"} <= set(policies)
+        rich = target.check_output("firewall-cmd --policy distsec-in --list-rich-rules")
+        assert 'port port="8080" protocol="tcp"' in rich and "8081" in rich
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))

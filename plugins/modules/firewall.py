@@ -106,6 +106,15 @@ options:
     description:
       - Internal, set by the action plugin to read what the watchdog did with a token. Tasks may not set it.
     type: str
+  _ssh_connection:
+    description:
+      - Internal, the C(SSH_CONNECTION) of the session read by the action plugin before privilege escalation
+        (sudo resets the environment). Tasks may not set it.
+    type: str
+  _connection:
+    description:
+      - Internal, the connection plugin in use, set by the action plugin. Tasks may not set it.
+    type: str
 attributes:
   check_mode:
     support: full
@@ -234,10 +243,10 @@ def _ids_text(chains):
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def _management_sources(networks):
+def _management_sources(networks, ssh_connection):
     """The controller's address of this connection, plus the first and last address of each network."""
     sources = []
-    ssh = os.environ.get("SSH_CONNECTION", "").split()
+    ssh = (ssh_connection or os.environ.get("SSH_CONNECTION", "")).split()
     port = int(ssh[3]) if len(ssh) == 4 and ssh[3].isdigit() else None
     if ssh:
         address = ssh[0].split("%", 1)[0]
@@ -315,6 +324,8 @@ def main():
             policy_file=dict(type="str", default="/var/lib/distsec/policy.json"),
             _confirm=dict(type="str"),
             _outcome=dict(type="str"),
+            _ssh_connection=dict(type="str"),
+            _connection=dict(type="str"),
         ),
         required_one_of=[("compiled", "_confirm", "_outcome")],
         supports_check_mode=True,
@@ -364,11 +375,31 @@ def main():
 
     # lockout guard, before anything else can change
     try:
-        sources, ssh_port = _management_sources(params["management_networks"])
+        sources, ssh_port = _management_sources(params["management_networks"], params["_ssh_connection"])
     except ValueError as exc:
         module.fail_json(msg=f"management_networks: {exc}", **result)
     port = params["management_port"] or ssh_port or 22
     result["management"] = {"sources": sources, "port": port}
+    over_ssh = params["_connection"] in (
+        None,
+        "ssh",
+        "paramiko",
+        "paramiko_ssh",
+        "ansible.builtin.ssh",
+        "ansible.builtin.paramiko_ssh",
+    )
+    if not sources and not params["override_lockout_guard"]:
+        if over_ssh:
+            module.fail_json(
+                msg="lockout guard: the controller's address of this SSH connection is unknown (SSH_CONNECTION is "
+                "not set on the host); nothing was changed. Set management_networks to the admin networks, or "
+                "override_lockout_guard",
+                **result,
+            )
+        module.warn(
+            f"lockout guard: the {params['_connection']} connection has no network path to protect and "
+            "management_networks is empty, so no management path was checked"
+        )
     if sources:
         own = (status.get("network") or {}).get("addresses") or []
         problems = management_problems(compiled, decision, sources=sources, port=port, host_addresses=own)
@@ -417,54 +448,73 @@ def main():
             result["changed"] = True
             module.exit_json(**result)
 
-        snapshot = backend.snapshot()
-        token = None
-        if params["confirm_timeout"] > 0:
-            token, deadline = watchdog.arm(backend, snapshot, params["confirm_timeout"])
+        watchdog.lock()
         try:
-            backend.apply(artefacts)
-            in_effect, intended = backend.in_effect(), backend.intended(artefacts)
-            if in_effect != intended:
-                raise BackendError(
-                    "read-back differs from the ruleset applied",
-                    detail=f"in effect {json.dumps(in_effect, sort_keys=True)}; intended {json.dumps(intended, sort_keys=True)}",
-                )
-        except BackendError as exc:
-            if token is None or watchdog.cancel(token):
+            snapshot = backend.snapshot()
+            token = None
+            if params["confirm_timeout"] > 0:
+                token = watchdog.arm(backend, snapshot, params["confirm_timeout"])[0]
+            try:
+                backend.apply(artefacts)
+                in_effect, intended = backend.in_effect(), backend.intended(artefacts)
+                if in_effect != intended:
+                    raise BackendError(
+                        "read-back differs from the ruleset applied",
+                        detail=f"in effect {json.dumps(in_effect, sort_keys=True)}; "
+                        f"intended {json.dumps(intended, sort_keys=True)}",
+                    )
+            except BackendError as exc:
                 try:
                     backend.restore(snapshot)
                 except BackendError as restore_exc:
-                    module.fail_json(msg=f"{exc}; restoring the previous ruleset failed too: {restore_exc}", **result)
-            module.fail_json(msg=f"{exc}; the previous ruleset is back in effect", **result)
-        clock.lap("apply_readback")
-        backend.write_record(artefacts, backend.current())
-        expires = (compiled.get("metadata") or {}).get("expires")
-        record = {
-            "domain": compiled.get("domain"),
-            "hash": compiled.get("hash"),
-            "profile": decision.profile,
-            "applied_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "backend": name,
-        }
-        if expires:
-            record["expires"] = expires
-        result.update(changed=True, applied=True)
-        if token is None:
-            _write_policy_record(params["policy_file"], record)
-            result["confirmed"] = True
-        else:
-            atomic_write(
-                os.path.join(watchdog.dir, f"{token}.policy"),
-                json.dumps({**record, "_path": params["policy_file"]}),
-            )
-            result["confirmed"] = False
-            result["pending"] = {"token": token, "deadline": deadline, "timeout": params["confirm_timeout"]}
+                    # the watchdog stays armed and tries again at its deadline
+                    module.fail_json(
+                        msg=f"{exc}; restoring the previous ruleset failed too: {restore_exc}"
+                        + ("; the host's watchdog retries at its deadline" if token else ""),
+                        **result,
+                    )
+                if token:
+                    watchdog.cancel(token)
+                module.fail_json(msg=f"{exc}; the previous ruleset is back in effect", **result)
+            clock.lap("apply_readback")
+            result.update(changed=True, applied=True)
+            try:
+                backend.write_record(artefacts, backend.current())
+            except (BackendError, OSError) as exc:
+                module.warn(
+                    f"the ruleset is applied but its record could not be written ({exc}); the next run applies it again"
+                )
+            expires = (compiled.get("metadata") or {}).get("expires")
+            record = {
+                "domain": compiled.get("domain"),
+                "hash": compiled.get("hash"),
+                "profile": decision.profile,
+                "applied_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "backend": name,
+            }
+            if expires:
+                record["expires"] = expires
+            if token is None:
+                _write_policy_record(params["policy_file"], record)
+                result["confirmed"] = True
+            else:
+                atomic_write(
+                    os.path.join(watchdog.dir, f"{token}.policy"),
+                    json.dumps({**record, "_path": params["policy_file"]}),
+                )
+                # the confirmation window starts now, whatever the apply took
+                watchdog.extend(token, params["confirm_timeout"])
+                result["confirmed"] = False
+                result["pending"] = {"token": token, "remaining": params["confirm_timeout"]}
+        finally:
+            watchdog.unlock()
         watchdog.prune()
         clock.lap("record")
     except BackendError as exc:
         module.fail_json(msg=f"{exc}; nothing was changed" if not result["applied"] else str(exc), **result)
     except OSError as exc:
-        module.fail_json(msg=f"cannot write under {params['state_dir']}: {exc}", **result)
+        state = "the new ruleset is in effect" if result["applied"] else "nothing was changed"
+        module.fail_json(msg=f"cannot write under {params['state_dir']}: {exc}; {state}", **result)
     module.exit_json(**result)
 
 

@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import select
 import signal
 import subprocess
 import time
@@ -99,18 +101,83 @@ def make_backend(name: str, state_dir: str, run=subprocess_runner) -> Backend:
 
 
 class Watchdog:
-    """The host-side timer of commit-confirmed. Files live in STATE/pending/."""
+    """The host-side timer of commit-confirmed. Files live in STATE/pending/.
+
+    The run holds `pending/.lock` from arming until the new ruleset is applied, read back and
+    recorded; the watchdog takes the same lock before it rolls back, so the two never act on
+    the ruleset at once. The deadline is the content of TOKEN.pending, which the run sets anew
+    once its work is done (so a slow apply never eats the controller's confirmation window)
+    and the watchdog re-reads on every poll.
+    """
 
     def __init__(self, state_dir: str) -> None:
         self.dir = os.path.join(state_dir, "pending")
+        self._lock_fd: Optional[int] = None
 
     def _path(self, token: str, suffix: str) -> str:
         if not token or not all(c in "0123456789abcdef-" for c in token):
             raise BackendError(f"invalid confirmation token {token!r}")
         return os.path.join(self.dir, f"{token}.{suffix}")
 
+    # ---- the lock ------------------------------------------------------------------------
+    def lock(self, timeout: float = 60.0) -> None:
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(self.dir, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        end = time.time() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.time() > end:
+                    os.close(fd)
+                    raise BackendError(
+                        f"another distsec firewall run holds {self.dir}/.lock; try again when it is done"
+                    ) from None
+                time.sleep(0.1)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # ---- arming ----------------------------------------------------------------------------
+    def busy(self) -> Optional[str]:
+        """A token still waiting for its confirmation, if any (a run must not stack on it)."""
+        if not os.path.isdir(self.dir):
+            return None
+        for name in sorted(os.listdir(self.dir)):
+            if name.endswith(".pending"):
+                token = name[: -len(".pending")]
+                deadline = self._deadline(token)
+                # A deadline long past: its watchdog is gone (the host rebooted); not blocking.
+                if deadline is not None and deadline > time.time() - 120:
+                    return token
+        return None
+
+    def _deadline(self, token: str) -> Optional[float]:
+        try:
+            with open(self._path(token, "pending"), encoding="utf-8") as handle:
+                return float(handle.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def extend(self, token: str, timeout: float) -> float:
+        """Start the confirmation window now (after the apply); returns the new deadline."""
+        deadline = time.time() + timeout
+        atomic_write(self._path(token, "pending"), f"{deadline}\n")
+        return deadline
+
     def arm(self, backend: Backend, snapshot: Dict[str, Any], timeout: float) -> Tuple[str, float]:
-        """Start the detached watchdog; returns (token, deadline as epoch seconds)."""
+        """Start the detached watchdog (call with the lock held); returns (token, deadline)."""
+        pending = self.busy()
+        if pending:
+            raise BackendError(
+                f"an earlier change (token {pending}) is still waiting for its confirmation; "
+                "wait until it is confirmed or rolled back, then run again"
+            )
         token = f"{int(time.time())}-{uuid.uuid4().hex[:12]}"
         deadline = time.time() + timeout
         snapshot = {**snapshot, "_record": backend.record()}  # rolled back together with the ruleset
@@ -120,36 +187,58 @@ class Watchdog:
             json.dumps({"backend": backend.name, "deadline": deadline, "snapshot": snapshot}, sort_keys=True),
         )
         atomic_write(self._path(token, "pending"), f"{deadline}\n")
+        ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid:
+            os.close(ready_w)
             os.waitpid(pid, 0)  # the first child exits at once; the grandchild is the watchdog
+            ready = select.select([ready_r], [], [], 10.0)[0]
+            answer = os.read(ready_r, 16) if ready else b""
+            os.close(ready_r)
+            if answer != b"ready":
+                os.rename(self._path(token, "pending"), self._path(token, "cancelled"))
+                raise BackendError("the rollback watchdog did not start on the host; nothing was changed")
             return token, deadline
         try:  # first child
+            os.close(ready_r)
             os.setsid()
             if os.fork():
                 os._exit(0)
             # grandchild: no terminal, no inherited pipes (the SSH session must be able to end)
+            self._lock_fd = None
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            os.chdir("/")
             devnull = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
-            os.closerange(3, 65536)
-            self._watch(backend, snapshot, token, deadline)
+            os.write(ready_w, b"ready")
+            os.closerange(3, 65536)  # also the inherited lock descriptor and the pipe
+            self._watch(backend, snapshot, token)
         finally:
             os._exit(0)
         return token, deadline  # pragma: no cover (never reached)
 
-    def _watch(self, backend: Backend, snapshot: Dict[str, Any], token: str, deadline: float) -> None:
+    def _watch(self, backend: Backend, snapshot: Dict[str, Any], token: str) -> None:
         pending = self._path(token, "pending")
-        while time.time() < deadline:
-            if not os.path.exists(pending):
+        while True:
+            deadline = self._deadline(token)
+            if deadline is None and not os.path.exists(pending):
                 return  # confirmed or cancelled
+            if deadline is not None and time.time() >= deadline:
+                self.lock(timeout=3600)  # the run may still be applying: wait for it
+                try:
+                    deadline = self._deadline(token)
+                    if deadline is None or time.time() < deadline:
+                        continue  # confirmed, cancelled or extended meanwhile
+                    try:
+                        os.rename(pending, self._path(token, "rolling-back"))
+                    except OSError:
+                        return  # confirmed at the last moment
+                    self.roll_back(backend, snapshot, token, "not confirmed before the deadline")
+                    return
+                finally:
+                    self.unlock()
             time.sleep(0.2)
-        try:
-            os.rename(pending, self._path(token, "rolling-back"))
-        except OSError:
-            return  # confirmed at the last moment
-        self.roll_back(backend, snapshot, token, "not confirmed before the deadline")
 
     def roll_back(self, backend: Backend, snapshot: Dict[str, Any], token: str, why: str) -> Dict[str, Any]:
         outcome: Dict[str, Any] = {"outcome": "rolled-back", "why": why, "at": time.time()}
@@ -159,7 +248,7 @@ class Watchdog:
                 atomic_write(backend.record_path, json.dumps(snapshot["_record"], sort_keys=True) + "\n")
             else:
                 backend.forget()
-        except (BackendError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - the watchdog must always leave a result behind
             outcome = {"outcome": "rollback-failed", "why": why, "error": str(exc), "at": time.time()}
         atomic_write(self._path(token, "result"), json.dumps(outcome, sort_keys=True) + "\n")
         return outcome
@@ -176,7 +265,7 @@ class Watchdog:
         """Keep the new ruleset. {'outcome': 'confirmed'} or what happened instead."""
         try:
             os.rename(self._path(token, "pending"), self._path(token, "confirmed"))
-        except FileNotFoundError:
+        except OSError:
             return self.outcome(token)
         self._cleanup(token)
         return {"outcome": "confirmed", "at": time.time()}
@@ -190,7 +279,10 @@ class Watchdog:
                     return json.load(handle)
             except (OSError, ValueError):
                 pass
-        for state in ("pending", "confirmed", "rolling-back", "cancelled"):
+        deadline = self._deadline(token)
+        if deadline is not None:
+            return {"outcome": "pending", "remaining": round(deadline - time.time(), 2)}
+        for state in ("confirmed", "rolling-back", "cancelled"):
             if os.path.exists(self._path(token, state)):
                 return {"outcome": state}
         return {"outcome": "unknown"}
@@ -200,17 +292,23 @@ class Watchdog:
             os.unlink(self._path(token, "json"))
 
     def prune(self, keep_seconds: float = 7 * 86400) -> List[str]:
-        """Remove old token files (results are kept a week for the report)."""
-        removed = []
+        """Remove old token files (results are kept a week for the report); a pending one only
+        when its deadline is a day past (its watchdog is gone, e.g. after a reboot)."""
+        removed: List[str] = []
         if not os.path.isdir(self.dir):
             return removed
         limit = time.time() - keep_seconds
         for name in os.listdir(self.dir):
             path = os.path.join(self.dir, name)
             try:
-                if os.path.getmtime(path) < limit and not name.endswith(".pending"):
+                if name.endswith(".pending"):
+                    deadline = self._deadline(name[: -len(".pending")])
+                    stale = deadline is None or deadline < time.time() - 86400
+                else:
+                    stale = not name.startswith(".") and os.path.getmtime(path) < limit
+                if stale:
                     os.unlink(path)
                     removed.append(name)
-            except OSError:
+            except (OSError, BackendError):
                 pass
         return removed

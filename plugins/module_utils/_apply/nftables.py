@@ -316,10 +316,18 @@ class NftablesBackend(Backend):
             self._raise(exc, script)
 
     def snapshot(self) -> dict:
+        """The table as listed now; checked with nft -c, since a rollback must be able to load it."""
         try:
-            return {"backend": self.name, "table": str(self.ref), "listing": self.nft.list_table(self.ref)}
+            listing = self.nft.list_table(self.ref)
+            if listing is not None:
+                self.nft.check(f"table {self.ref}\ndelete table {self.ref}\n{listing}")
         except NftError as exc:
-            raise BackendError(exc.message, detail=exc.detail) from None
+            raise BackendError(
+                f"the current {self.ref} cannot be reloaded as it is listed, so a rollback would be impossible; "
+                f"nothing was changed (delete the table by hand, then run again)",
+                detail=exc.detail,
+            ) from None
+        return {"backend": self.name, "table": str(self.ref), "listing": listing}
 
     def apply(self, artefacts) -> None:
         script = replace_script(self.ref, artefacts["table.nft"])

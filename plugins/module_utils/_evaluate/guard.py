@@ -24,8 +24,8 @@ def _verdict(compiled: Dict[str, Any], profile: str, decision: Decision, flow: F
     """The first rule that decides (or may decide) the flow; conservative where a flow can't tell.
 
     A non-accept rule that could match, though the flow cannot show it (interface, header
-    fields, socket owner, or a destination when the host's addresses are unknown), counts as
-    blocking; an accept rule of that kind is not relied on.
+    fields, socket owner, a destination when the host's addresses are unknown, or a condition
+    that may hold later), counts as blocking; an accept rule of that kind is not relied on.
     """
     addresses = compiled.get("objects", {}).get("addresses", {})
     ev = decision.evaluator
@@ -45,8 +45,12 @@ def _verdict(compiled: Dict[str, Any], profile: str, decision: Decision, flow: F
             continue
         if not _proto_match(rule, flow):
             continue
-        if rule.get("when") is not None and not ev.truth(rule["when"], rule.get("if_unknown", False)):
-            continue
+        if rule.get("when") is not None:
+            # The host re-evaluates conditions on every run, without the controller: a conditional
+            # accept may stop holding and a conditional drop may start to. Rely on neither.
+            if rule["action"] == "accept":
+                continue
+            unsure = unsure or not ev.truth(rule["when"], rule.get("if_unknown", False))
         if unsure and rule["action"] == "accept":
             continue
         return rule["action"], rule["id"], unsure

@@ -138,3 +138,44 @@ def test_rule_diff_names_added_removed_and_moved():
     diff = rule_diff({"input": ["a", "b", "c"]}, {"input": ["b", "a", "d"]})
     assert diff["added"] == ["input: d"] and diff["removed"] == ["input: c"]
     assert diff["moved"] and "a" in diff["moved"][0]
+
+
+def _wait_final(watchdog, token, limit):
+    end = time.time() + limit
+    while time.time() < end and watchdog.outcome(token)["outcome"] in ("pending", "rolling-back"):
+        time.sleep(0.1)
+    return watchdog.outcome(token)
+
+
+def test_a_second_change_cannot_stack_on_a_pending_one(backend, tmp_path):
+    watchdog = Watchdog(str(tmp_path / "state"))
+    token = watchdog.arm(backend, backend.snapshot(), 2.0)[0]
+    with pytest.raises(BackendError, match="still waiting for its confirmation"):
+        watchdog.arm(backend, backend.snapshot(), 2.0)
+    assert watchdog.confirm(token)["outcome"] == "confirmed"
+    watchdog.arm(backend, backend.snapshot(), 0.5)  # free again
+
+
+def test_the_window_starts_when_the_run_is_done_and_the_lock_holds_the_watchdog(backend, compiled, tmp_path):
+    watchdog = Watchdog(str(tmp_path / "state"))
+    watchdog.lock()
+    try:
+        token = watchdog.arm(backend, backend.snapshot(), 0.5)[0]
+        backend.apply(_artefacts(backend, compiled))
+        time.sleep(1.0)  # past the first deadline, but the run still holds the lock
+        assert watchdog.outcome(token)["outcome"] == "pending"
+        watchdog.extend(token, 1.0)
+    finally:
+        watchdog.unlock()
+    time.sleep(0.5)
+    assert watchdog.outcome(token)["outcome"] == "pending"  # the new window counts from extend()
+    assert _wait_final(watchdog, token, 5)["outcome"] == "rolled-back"
+    assert backend.current() == ""
+
+
+def test_a_stale_pending_token_does_not_block_forever(backend, tmp_path):
+    watchdog = Watchdog(str(tmp_path / "state"))
+    (tmp_path / "state" / "pending").mkdir(parents=True)
+    (tmp_path / "state" / "pending" / "1-abc.pending").write_text(f"{time.time() - 3600}\n")
+    assert watchdog.busy() is None
+    assert "1-abc.pending" not in watchdog.prune()  # a day must pass before the file goes

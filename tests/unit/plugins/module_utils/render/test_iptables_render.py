@@ -5,12 +5,15 @@ Regenerate the golden files with `UPDATE_GOLDEN=1 .venv/bin/python -m pytest -q 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from render_helpers import EXAMPLES, TOP, assert_golden, golden_text
+from render_helpers import entry as _entry
+from render_helpers import every_profile as _every_profile
+from render_helpers import rule as _rule
 
 from ansible_collections.distsec.framework.plugins.module_utils._apply.iptables import IptablesBackend
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import active_rules, decide
@@ -22,38 +25,8 @@ from ansible_collections.distsec.framework.plugins.module_utils._render.iptables
 )
 from ansible_collections.distsec.framework.plugins.plugin_utils._psl.compiler import compile_policy, load_policy
 
-TOP = Path(__file__).resolve().parents[5]
-EXAMPLES = sorted((TOP / "docs" / "examples").glob("*/policy.yml"))
 MAIL = TOP / "docs" / "examples" / "mail-client" / "policy.yml"
-GOLDEN = Path(__file__).resolve().parent / "golden" / "iptables"
 VARIANTS = ["nft", "legacy"]
-
-
-def _targets(path):
-    """The example's policy and the (host, groups) its tests use, plus the domain default."""
-    policy = load_policy([str(path)])
-    hosts = {(t.value.get("host"), tuple(t.value.get("groups") or [])) for t in policy.tests} | {(None, ())}
-    return policy, sorted(hosts, key=str)
-
-
-def _every_profile(path):
-    policy, hosts = _targets(path)
-    for host, groups in hosts:
-        compiled = compile_policy(policy, host=host, groups=list(groups))
-        for profile, spec in compiled["profiles"].items():
-            yield host, groups, profile, compiled, spec["rules"]  # all rules: whatever the conditions decide
-
-
-def _rule(**extra):
-    rule = {"id": "r", "description": "d", "direction": "in", "action": "drop", "from": None, "to": None,
-            "protocols": None, "family": None, "interface": None, "state": None, "fields": None, "owner": None,
-            "log": None, "when": None, "if_unknown": False}  # fmt: skip
-    rule.update(extra)
-    return rule
-
-
-def _entry(proto, ports=None, sports=None, types=None, codes=None):
-    return {"proto": proto, "ports": ports, "sports": sports, "types": types, "codes": codes}
 
 
 COMPILED = {
@@ -110,20 +83,7 @@ FEATURES = [
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.parent.name)
 def test_golden_files(path):
-    parts = []
-    seen = {}
-    for host, groups, profile, compiled, rules in _every_profile(path):
-        title = f"## host {host or '-'} groups {','.join(groups) or '-'} profile {profile}"
-        text = render_text(compiled, profile, rules)
-        parts.append(f"{title} (same as {seen[text]})\n" if text in seen else f"{title}\n{text}")
-        seen.setdefault(text, title[3:])
-    text = "".join(parts)
-    golden = GOLDEN / f"{path.parent.name}.rules"
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-    assert golden.exists(), f"{golden} is missing: run with UPDATE_GOLDEN=1"
-    assert text == golden.read_text(), f"{golden.name} differs from the renderer: review, then UPDATE_GOLDEN=1"
+    assert_golden(golden_text(path, render_text, RenderError), f"iptables/{path.parent.name}.rules")
 
 
 @pytest.mark.netns

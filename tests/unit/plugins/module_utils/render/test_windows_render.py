@@ -6,10 +6,10 @@ Regenerate the golden files with `UPDATE_GOLDEN=1 .venv/bin/python -m pytest -q 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from render_helpers import EXAMPLES, assert_golden, golden_text
+from render_helpers import entry as _entry
+from render_helpers import rule as _rule
 
 from ansible_collections.distsec.framework.plugins.module_utils._render.windows import (
     RenderError,
@@ -17,32 +17,6 @@ from ansible_collections.distsec.framework.plugins.module_utils._render.windows 
     render,
     render_text,
 )
-from ansible_collections.distsec.framework.plugins.plugin_utils._psl.compiler import compile_policy, load_policy
-
-TOP = Path(__file__).resolve().parents[5]
-EXAMPLES = sorted((TOP / "docs" / "examples").glob("*/policy.yml"))
-GOLDEN = Path(__file__).resolve().parent / "golden" / "windows"
-
-
-def _every_profile(path):
-    policy = load_policy([str(path)])
-    hosts = {(t.value.get("host"), tuple(t.value.get("groups") or [])) for t in policy.tests} | {(None, ())}
-    for host, groups in sorted(hosts, key=str):
-        compiled = compile_policy(policy, host=host, groups=list(groups))
-        for profile, spec in compiled["profiles"].items():
-            yield host, groups, profile, compiled, spec["rules"]
-
-
-def _rule(**extra):
-    rule = {"id": "r", "description": "d", "direction": "in", "action": "drop", "from": None, "to": None,
-            "protocols": None, "family": None, "interface": None, "state": None, "fields": None, "owner": None,
-            "log": None, "when": None, "if_unknown": False}  # fmt: skip
-    rule.update(extra)
-    return rule
-
-
-def _entry(proto, ports=None, sports=None, types=None, codes=None):
-    return {"proto": proto, "ports": ports, "sports": sports, "types": types, "codes": codes}
 
 
 def _to(*nets):
@@ -65,23 +39,7 @@ def _commands(script):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.parent.name)
 def test_golden_files(path):
-    parts = []
-    seen = {}
-    for host, groups, profile, compiled, rules in _every_profile(path):
-        title = f"## host {host or '-'} groups {','.join(groups) or '-'} profile {profile}"
-        try:
-            text = render_text(compiled, profile, rules)
-        except RenderError as exc:
-            text = f"ERROR: {exc}\n"
-        parts.append(f"{title} (same as {seen[text]})\n" if text in seen else f"{title}\n{text}")
-        seen.setdefault(text, title[3:])
-    text = "".join(parts)
-    golden = GOLDEN / f"{path.parent.name}.ps1.txt"
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-    assert golden.exists(), f"{golden} is missing: run with UPDATE_GOLDEN=1"
-    assert text == golden.read_text(), f"{golden.name} differs from the renderer: review, then UPDATE_GOLDEN=1"
+    assert_golden(golden_text(path, render_text, RenderError), f"windows/{path.parent.name}.ps1.txt")
 
 
 def test_the_script_states_what_it_is_and_replaces_only_its_group():

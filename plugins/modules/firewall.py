@@ -479,7 +479,7 @@ def main():
             clock.lap("apply_readback")
             result.update(changed=True, applied=True)
             try:
-                backend.write_record(artefacts, backend.current())
+                backend.write_record(artefacts, backend.current(), selected=name)
             except (BackendError, OSError) as exc:
                 module.warn(
                     f"the ruleset is applied but its record could not be written ({exc}); the next run applies it again"

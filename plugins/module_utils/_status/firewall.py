@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from ansible_collections.distsec.framework.plugins.module_utils._apply.backend import sha256
+from ansible_collections.distsec.framework.plugins.module_utils._apply.firewall import make_backend
 from ansible_collections.distsec.framework.plugins.module_utils._apply.nftables import normalize_listing
 from ansible_collections.distsec.framework.plugins.module_utils._status.base import (
     CollectorError,
@@ -86,6 +88,30 @@ def _ufw(ctx: Context) -> Dict[str, Any]:
     return {"installed": True, "active": active}
 
 
+FIREWALL_STATE = "/var/lib/distsec/firewall"
+ENFORCED_BACKENDS = ("nftables", "iptables", "firewalld")
+
+
+def _enforced(ctx: Context) -> Optional[Dict[str, Any]]:
+    """Which backend the firewall module enforced last, and whether its objects drifted since.
+
+    The module records (in FIREWALL_STATE/BACKEND.json) a hash of what it owned right after
+    applying; the same backend code reads what it owns now. None: the module never ran here.
+    """
+    for name in ENFORCED_BACKENDS:
+        record = ctx.read_json(f"{FIREWALL_STATE}/{name}.json")
+        if not record or "current_sha256" not in record:
+            continue
+        selected = str(record.get("selected") or record.get("backend") or name)
+        backend = make_backend(selected, FIREWALL_STATE, run=lambda argv, stdin=None: ctx.run(argv))
+        try:
+            now = backend.current()
+        except Exception as exc:  # noqa: BLE001 - a backend's own error, reported as the collector's
+            raise CollectorError(f"cannot read what the {selected} backend owns: {exc}") from None
+        return {"backend": selected, "drift": sha256(now) != record["current_sha256"], "present": bool(now)}
+    return None
+
+
 @collector("firewall")
 def collect_firewall(ctx: Context) -> Dict[str, Any]:
     nft_installed = ctx.which("nft") is not None
@@ -103,6 +129,7 @@ def collect_firewall(ctx: Context) -> Dict[str, Any]:
             "present": bool(ours),
             "tables": [f"{f} {n}" for f, n in ours],
             "digest": _digest(ctx, ours) if ours else None,
+            "enforced": _enforced(ctx),
         },
         "other_tables": [f"{f} {n}" for f, n in others],
     }

@@ -180,7 +180,7 @@ def test_firewall_without_nft_is_a_fact_not_an_error():
     )
     assert error is None
     assert facts["backends"]["nftables"] == {"installed": False, "tables": []}
-    assert facts["distsec"] == {"present": False, "tables": [], "digest": None}
+    assert facts["distsec"] == {"present": False, "tables": [], "digest": None, "enforced": None}
     assert facts["other_tables"] == []
 
 
@@ -189,7 +189,7 @@ def test_firewall_without_our_tables_has_no_digest():
     fake = Fake({"nft"}, {NFT_TABLES: (0, json.dumps(only_docker), "")})
     facts, error = one(fake.context(), "firewall")
     assert error is None
-    assert facts["distsec"] == {"present": False, "tables": [], "digest": None}
+    assert facts["distsec"] == {"present": False, "tables": [], "digest": None, "enforced": None}
     assert facts["other_tables"] == ["ip docker_like"]
     assert fake.calls == [NFT_TABLES]
 
@@ -231,7 +231,7 @@ def test_firewall_live_in_a_network_namespace(netns, run):
 
     empty = collect()
     assert empty["backends"]["nftables"] == {"installed": True, "tables": []}
-    assert empty["distsec"] == {"present": False, "tables": [], "digest": None}
+    assert empty["distsec"] == {"present": False, "tables": [], "digest": None, "enforced": None}
 
     nft("add", "table", "inet", "distsec")
     nft("add", "chain", "inet", "distsec", "input", "{ type filter hook input priority 0; policy accept; }")
@@ -758,3 +758,28 @@ def test_policy(tmp_path, content, expected, message):
         assert error is None
     else:
         assert message in error
+
+
+@pytest.mark.netns
+def test_firewall_reports_drift_of_what_the_firewall_module_enforced(netns, run, tmp_path):
+    from ansible_collections.distsec.framework.plugins.module_utils._apply.nftables import (
+        NftablesBackend,
+    )
+
+    state = tmp_path / "var" / "lib" / "distsec" / "firewall"
+    backend = NftablesBackend(run, str(state), argv=[*netns, "nft"])
+    body = (
+        'chain input {\n\ttype filter hook input priority filter; policy accept;\n\tcounter comment "default-in"\n}\n'
+    )
+    backend.apply({"table.nft": body})
+    backend.write_record({"table.nft": body}, backend.current(), selected="nftables")
+    ctx = Context(lambda argv: run([*netns, *argv]), root=str(tmp_path))
+
+    facts, error = one(ctx, "firewall")
+    assert error is None
+    assert facts["distsec"]["enforced"] == {"backend": "nftables", "drift": False, "present": True}
+
+    rc, _out, err = run([*netns, "nft", "add", "rule", "inet", "distsec", "input", "tcp", "dport", "9999", "accept"])
+    assert rc == 0, err
+    facts, error = one(ctx, "firewall")
+    assert facts["distsec"]["enforced"] == {"backend": "nftables", "drift": True, "present": True}

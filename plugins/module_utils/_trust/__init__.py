@@ -1,0 +1,1 @@
+# PRIVATE: signed policy bundles: verification on the host, trusted state (docs/dev/trust-design.md).

@@ -12,8 +12,6 @@ bundle rebuilt at dest's serial, issue and expiry times.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import os
 import time
 
@@ -23,18 +21,15 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.distsec.framework.plugins.module_utils._trust import crypto
 from ansible_collections.distsec.framework.plugins.module_utils._trust.canonical import (
     StrictJSONError,
-    canonical,
     format_time,
     loads_strict,
     parse_time,
 )
-from ansible_collections.distsec.framework.plugins.module_utils._trust.root import MAX_ROOT_CHAIN, SPEC
 from ansible_collections.distsec.framework.plugins.module_utils._trust.state import (
     atomic_write_bytes,
     read_bundle,
 )
 from ansible_collections.distsec.framework.plugins.module_utils._trust.verify import (
-    BUNDLE_TYPE,
     MAX_BUNDLE,
     manifest_sha256,
 )
@@ -44,7 +39,7 @@ from ansible_collections.distsec.framework.plugins.plugin_utils._trust_cli impor
     KeyDir,
     _passphrase,
     _targets,
-    _with_metadata,
+    build_bundle,
     parse_duration,
 )
 
@@ -63,37 +58,6 @@ def _as_list(value, name):
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
     raise SignError(f"{name} must be a string or a list of strings")
-
-
-def build_bundle(keydir, root, signers, compiled, targets, *, serial, issued, expires, roots_since):
-    """The bundle's bytes (canonical JSON and a newline), as `distsec bundle sign` writes them."""
-    signed_root = root["signed"]
-    files = {POLICY_FILE_NAME: canonical(_with_metadata(compiled, serial, issued, expires))}
-    versions = range(roots_since + 1, signed_root["version"] + 1)
-    if len(versions) > MAX_ROOT_CHAIN:
-        raise SignError(
-            f"{len(versions)} roots since v{roots_since}: hosts refuse more than {MAX_ROOT_CHAIN}; raise roots_since"
-        )
-    roots = [keydir.history_root(v) for v in versions]
-    if roots and canonical(roots[-1]) != canonical(root):
-        raise SignError(f"{keydir.history}/{signed_root['version']}.json differs from {keydir.root_path}")
-    manifest = {
-        "_type": BUNDLE_TYPE,
-        "spec": SPEC,
-        "domain": signed_root["domain"],
-        "serial": serial,
-        "issued": issued,
-        "expires": expires,
-        "targets": targets,
-        "files": {
-            name: {"sha256": hashlib.sha256(content).hexdigest(), "length": len(content)}
-            for name, content in files.items()
-        },
-    }
-    bundle = crypto.sign_envelope(manifest, signers)
-    bundle["roots"] = roots
-    bundle["files"] = {name: base64.b64encode(content).decode("ascii") for name, content in files.items()}
-    return canonical(bundle) + b"\n", manifest
 
 
 def existing_bundle(dest):
@@ -116,6 +80,13 @@ def existing_bundle(dest):
     if isinstance(serial, bool) or not isinstance(serial, int):
         return None
     return data, serial, issued, expires
+
+
+def _build(*args, **kwargs):
+    try:
+        return build_bundle(*args, **kwargs)
+    except ValueError as exc:
+        raise SignError(str(exc)) from None
 
 
 class ActionModule(ActionBase):
@@ -195,7 +166,7 @@ class ActionModule(ActionBase):
         now = int(time.time())
 
         def build(at_serial, issued, expires):
-            return build_bundle(
+            return _build(
                 keydir,
                 root,
                 signers,

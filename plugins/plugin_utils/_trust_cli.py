@@ -441,6 +441,43 @@ def _with_metadata(compiled: Dict[str, Any], serial: int, issued: str, expires: 
     return out
 
 
+def build_bundle(keydir: KeyDir, root: Dict[str, Any], signers: Any, compiled: Dict[str, Any],
+                 targets: Dict[str, List[str]], *, serial: int, issued: str, expires: str,
+                 roots_since: int) -> Tuple[bytes, Dict[str, Any]]:  # fmt: skip
+    """(the bundle's exact canonical bytes, its manifest); ValueError when it cannot be built.
+
+    The one way a bundle is made: `distsec bundle sign` and the bundle_sign action both call it.
+    """
+    signed_root = root["signed"]
+    files = {"policy.json": canonical(_with_metadata(compiled, serial, issued, expires))}
+    versions = range(roots_since + 1, signed_root["version"] + 1)
+    if len(versions) > MAX_ROOT_CHAIN:
+        raise ValueError(
+            f"{len(versions)} roots since v{roots_since}: hosts refuse more than {MAX_ROOT_CHAIN}; "
+            "raise roots_since (hosts on older roots then need the newer root.json installed)"
+        )
+    roots = [keydir.history_root(v) for v in versions]
+    if roots and canonical(roots[-1]) != canonical(root):
+        raise ValueError(f"{keydir.history}/{signed_root['version']}.json differs from {keydir.root_path}")
+    manifest = {
+        "_type": BUNDLE_TYPE,
+        "spec": SPEC,
+        "domain": signed_root["domain"],
+        "serial": serial,
+        "issued": issued,
+        "expires": expires,
+        "targets": targets,
+        "files": {
+            name: {"sha256": hashlib.sha256(content).hexdigest(), "length": len(content)}
+            for name, content in files.items()
+        },
+    }
+    bundle = crypto.sign_envelope(manifest, signers)
+    bundle["roots"] = roots
+    bundle["files"] = {name: base64.b64encode(content).decode("ascii") for name, content in files.items()}
+    return canonical(bundle), manifest
+
+
 def run_bundle_sign(args: argparse.Namespace) -> int:
     try:
         lifetime = parse_duration(args.expires)
@@ -480,34 +517,16 @@ def run_bundle_sign(args: argparse.Namespace) -> int:
     serial = args.serial if args.serial is not None else last + 1
     now = int(time.time())
     issued, expires = format_time(now), format_time(now + lifetime)
-    files = {"policy.json": canonical(_with_metadata(compiled, serial, issued, expires))}
-    versions = range(args.roots_since + 1, signed_root["version"] + 1)
-    if len(versions) > MAX_ROOT_CHAIN:
-        raise CommandError(
-            f"{len(versions)} roots since v{args.roots_since}: hosts refuse more than {MAX_ROOT_CHAIN}; "
-            "raise --roots-since (hosts on older roots then need the newer root.json installed)"
-        )
-    roots = [keydir.history_root(v) for v in versions]
-    if roots and canonical(roots[-1]) != canonical(root):
-        raise CommandError(f"{keydir.history}/{signed_root['version']}.json differs from {keydir.root_path}")
-    manifest = {
-        "_type": BUNDLE_TYPE,
-        "spec": SPEC,
-        "domain": signed_root["domain"],
-        "serial": serial,
-        "issued": issued,
-        "expires": expires,
-        "targets": targets,
-        "files": {
-            name: {"sha256": hashlib.sha256(content).hexdigest(), "length": len(content)}
-            for name, content in files.items()
-        },
-    }
-    bundle = crypto.sign_envelope(manifest, signers)
-    bundle["roots"] = roots
-    bundle["files"] = {name: base64.b64encode(content).decode("ascii") for name, content in files.items()}
     try:
-        atomic_write_bytes(args.out, canonical(bundle), 0o644)  # exactly canonical: no byte is free
+        data = build_bundle(
+            keydir, root, signers, compiled, targets,
+            serial=serial, issued=issued, expires=expires, roots_since=args.roots_since,
+        )[0]  # fmt: skip
+        chain = max(0, signed_root["version"] - args.roots_since)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        atomic_write_bytes(args.out, data, 0o644)  # exactly canonical: no byte is free
     except OSError as exc:
         raise CommandError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
     try:
@@ -517,7 +536,7 @@ def run_bundle_sign(args: argparse.Namespace) -> int:
     who = ", ".join([f"host {h}" for h in targets["hosts"]] + [f"group {g}" for g in targets["groups"]]) or "every host"
     print(
         f"signed {args.out}: domain {signed_root['domain']}, serial {serial}, expires {expires}, for {who}, "
-        f"root v{signed_root['version']} ({len(roots)} root(s) in the chain), policy {compiled['target']['host'] or 'default'}"
+        f"root v{signed_root['version']} ({chain} root(s) in the chain), policy {compiled['target']['host'] or 'default'}"
     )
     if args.serial is not None and serial <= last:
         print(f"distsec: warning: serial {serial} is not above the last signed serial {last}", file=sys.stderr)

@@ -12,7 +12,9 @@ __all__ = [
     "DEFAULT_FRACTION",
     "MAX_LIFETIME",
     "MIN_LIFETIME",
+    "backdate_for",
     "check_clock",
+    "check_lifetime",
     "format_duration",
     "parse_duration",
     "renew_at",
@@ -24,9 +26,15 @@ _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 MIN_LIFETIME = 60
 MAX_LIFETIME = 825 * 86400
 DEFAULT_FRACTION = 2.0 / 3.0
-# notBefore is set this far in the past so that a host whose clock is slightly behind the PDP's
-# accepts a fresh certificate (step-ca does the same); the lifetime counts from notBefore.
+# notBefore is set up to this far in the past so that a host whose clock is slightly behind the
+# PDP's accepts a fresh certificate (step-ca does the same). The lifetime counts from notBefore
+# (notAfter - notBefore == lifetime), so the backdate is at most a tenth of the lifetime.
 BACKDATE = 60
+
+
+def backdate_for(lifetime: int) -> int:
+    """Seconds to set notBefore in the past for a certificate of `lifetime` seconds."""
+    return min(BACKDATE, max(0, int(lifetime) // 10))
 
 
 def parse_duration(value: Union[str, int, float], what: str = "lifetime") -> int:

@@ -3,12 +3,17 @@
 # The certificate (/etc/distsec/host.crt) is read with the openssl command: the standard
 # library cannot parse X.509. Only public facts are reported; no key file is ever opened.
 #   valid    now (ctx.now) is within notBefore..notAfter, the chain verifies against
-#            /etc/distsec/ca.crt when that file exists, and the certificate is not revoked.
+#            /etc/distsec/ca.crt when that file exists (with the issuing CA from
+#            /etc/distsec/chain.crt as an untrusted intermediate when that file exists: the
+#            domain_member module installs the root as ca.crt and the issuing CA as chain.crt),
+#            and the certificate is not revoked.
 #   revoked  from /etc/distsec/crl.pem (with ca.crt): true when openssl reports it revoked,
 #            false when the CRL check passed, null without CRL or CA file or when the CRL
 #            itself cannot be used (expired, not yet valid, bad signature, unreadable).
 #   reason   why valid is false or revoked is null; null otherwise (an addition to the
 #            documented shape, for people).
+#   state    "member" / "left" from domain.json (null without it), with host and left_at; after
+#            leaving (no host.crt) enrolled is false and state "left".
 # Verification runs `openssl verify -attime ctx.now`, so the whole answer uses one clock.
 # A host.crt that openssl cannot read raises CollectorError (a broken enrolment is not
 # "valid false": there is no certificate to describe).
@@ -24,11 +29,12 @@ from ansible_collections.distsec.framework.plugins.module_utils._status.base imp
     collector,
 )
 
-__all__ = ["CA", "CERT", "CRL", "DOMAIN_JSON", "collect_domain", "parse_openssl_date"]
+__all__ = ["CA", "CERT", "CHAIN", "CRL", "DOMAIN_JSON", "collect_domain", "parse_openssl_date"]
 
 DOMAIN_JSON = "/etc/distsec/domain.json"
 CERT = "/etc/distsec/host.crt"
 CA = "/etc/distsec/ca.crt"
+CHAIN = "/etc/distsec/chain.crt"
 CRL = "/etc/distsec/crl.pem"
 
 _MONTHS = {
@@ -63,12 +69,21 @@ def _first_line(text: str) -> str:
     return "no message"
 
 
-def _domain_name(ctx: Context) -> Optional[str]:
-    data = ctx.read_json(DOMAIN_JSON, limit=1024 * 1024)
-    if data is None:
-        return None
-    domain = data.get("domain")
-    return domain if isinstance(domain, str) and domain else None
+def _text(data: Dict[str, Any], key: str) -> Optional[str]:
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _membership(ctx: Context) -> Dict[str, Optional[str]]:
+    """domain, state ("member"/"left"/null), host and left_at from domain.json (null when absent)."""
+    data = ctx.read_json(DOMAIN_JSON, limit=1024 * 1024) or {}
+    state = _text(data, "state")
+    return {
+        "domain": _text(data, "domain"),
+        "state": state if state in ("member", "left") else None,
+        "host": _text(data, "host"),
+        "left_at": _text(data, "left_at"),
+    }
 
 
 def _read_certificate(ctx: Context) -> Dict[str, str]:
@@ -89,6 +104,8 @@ def _read_certificate(ctx: Context) -> Dict[str, str]:
 
 def _verify(ctx: Context, crl: bool) -> Tuple[int, List[Tuple[int, int, str]], str]:
     argv = ["openssl", "verify", "-attime", str(int(ctx.now)), "-CAfile", ctx.path(CA)]
+    if ctx.exists(CHAIN):
+        argv += ["-untrusted", ctx.path(CHAIN)]
     if crl:
         argv += ["-crl_check", "-CRLfile", ctx.path(CRL)]
     rc, out, err = ctx.run([*argv, ctx.path(CERT)])
@@ -110,8 +127,15 @@ def _revoked(ctx: Context) -> Tuple[Optional[bool], Optional[str]]:
 @collector("domain")
 def collect_domain(ctx: Context) -> Dict[str, Any]:
     if not ctx.exists(CERT):
-        return {"enrolled": False, "domain": None, "certificate": None}
-    domain = _domain_name(ctx)
+        # not enrolled: only a host that left says so; an unreadable record is no error here
+        try:
+            membership = _membership(ctx)
+        except CollectorError:
+            membership = {"state": None}
+        if membership["state"] != "left":
+            membership = {"domain": None, "state": None, "host": None, "left_at": None}
+        return {"enrolled": False, **membership, "certificate": None}
+    membership = _membership(ctx)
     fields = _read_certificate(ctx)
     start = parse_openssl_date(fields.get("notbefore", ""))
     end = parse_openssl_date(fields.get("notafter", ""))
@@ -144,7 +168,7 @@ def collect_domain(ctx: Context) -> Dict[str, Any]:
 
     return {
         "enrolled": True,
-        "domain": domain,
+        **membership,
         "certificate": {
             "subject": fields.get("subject", ""),
             "issuer": fields.get("issuer", ""),

@@ -106,6 +106,9 @@ STATUS_SCHEMA: Dict[str, Any] = {
             {
                 "enrolled": _B,
                 "domain": _SN,
+                "state": {"type": ["string", "null"], "enum": ["member", "left", None]},
+                "host": _SN,
+                "left_at": _SN,
                 "certificate": {
                     "type": ["object", "null"],
                     "properties": {

@@ -683,7 +683,14 @@ def test_domain_stale_crl_reports_why_revocation_is_unknown(tmp_path, pki):
 def test_domain_not_enrolled(tmp_path):
     facts, error = one(Fake(set(), {}).context(root=tmp_path), "domain")
     assert error is None
-    assert facts == {"enrolled": False, "domain": None, "certificate": None}
+    assert facts == {
+        "enrolled": False,
+        "domain": None,
+        "state": None,
+        "host": None,
+        "left_at": None,
+        "certificate": None,
+    }
 
 
 @needs_openssl

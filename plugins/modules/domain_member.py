@@ -67,7 +67,6 @@ options:
     type: str
     choices: [ecdsa-p256, ed25519]
     default: ecdsa-p256
-    no_log: false
   lifetime:
     description:
       - "The domain's certificate lifetime limit (V(30d), V(12h), V(2w), seconds): a certificate
@@ -103,7 +102,6 @@ options:
     description:
       - The token returned by O(state=planned) for the staged request. Required with O(certificate).
     type: str
-    no_log: false
   certificate:
     description:
       - The host certificate (PEM) issued for the staged request.

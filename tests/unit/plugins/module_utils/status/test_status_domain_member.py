@@ -16,7 +16,7 @@ from pki_member_helpers import TestCA
 
 from ansible_collections.distsec.framework.plugins.module_utils._pki.identity import build_identity
 from ansible_collections.distsec.framework.plugins.module_utils._pki.member import MemberStore
-from ansible_collections.distsec.framework.plugins.module_utils._status import domain  # noqa: F401
+from ansible_collections.distsec.framework.plugins.module_utils._status import domain  # noqa: F401  # pylint: disable=unused-import
 from ansible_collections.distsec.framework.plugins.module_utils._status.base import Context, gather
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")

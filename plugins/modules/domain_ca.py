@@ -9,9 +9,9 @@ module: domain_ca
 short_description: The Security Domain's CA on the PDP - hand out material, sign, revoke, refresh CRLs, rotate
 version_added: 0.1.0
 description:
-  - Runs where the PDP directory O(pdp_dir) is (use C(delegate_to) the PDP, usually C(localhost)). It keeps the
+  - "Runs where the PDP directory O(pdp_dir) is (use C(delegate_to) the PDP, usually C(localhost)). It keeps the
     domain CA's registry (C(ca/db.json)): who holds which certificate serial, which hosts left the domain, and
-    the CRLs in C(ca/crl.pem). The CA itself is created by the C(pdp_init) role.
+    the CRLs in C(ca/crl.pem). The CA itself is created by the C(pdp_init) role."
   - "O(state=material) returns what a member needs: the root CA certificate, the CRL, the policy trust root
     and the PDP's clock. It regenerates the CRL first when it is due (half of O(crl_validity) has passed or the
     revocations changed). With O(host), it fails for a host that left the domain, unless O(allow_removed)."

@@ -43,7 +43,8 @@ def snapshot(pdp):
     return {str(p.relative_to(pdp)): p.read_bytes() for p in sorted(pdp.rglob("*")) if p.is_file()}
 
 
-def csr_for(identity=IDENTITY):
+def csr_for(identity=None):
+    identity = identity or IDENTITY
     return make_csr(identity["name"], [identity["name"], *identity["dns"]], identity["ip"])[1]
 
 

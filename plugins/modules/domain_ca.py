@@ -94,7 +94,7 @@ attributes:
   check_mode:
     support: full
     description: Checks everything and reports what would change; writes nothing. O(state=issued) returns
-      C(changed=true) and no certificate.
+      C(changed=true) and neither RV(certificate) nor RV(serial).
   diff_mode:
     support: none
     description: The result names the serials; there is no diff.
@@ -176,16 +176,16 @@ removed:
   type: dict
   sample: {removed_at: 1795433031, serials: [7A1B3A402396FEE0]}
 certificate:
-  description: The signed certificate, PEM (null in check mode).
-  returned: O(state=issued)
+  description: The signed certificate, PEM.
+  returned: O(state=issued), not in check mode
   type: str
 chain:
   description: The issuing CA certificate, PEM.
   returned: O(state=issued)
   type: str
 serial:
-  description: The certificate's serial, upper-case hex as openssl prints it (null in check mode).
-  returned: O(state=issued)
+  description: The certificate's serial, upper-case hex as openssl prints it.
+  returned: O(state=issued), not in check mode
   type: str
 not_before:
   description: The certificate's notBefore (UNIX time).
@@ -256,7 +256,8 @@ def run(module):
         for warning in issued.pop("warnings"):
             module.warn(warning)
         issued.pop("fingerprint")
-        result.update(issued, changed=True)
+        # check mode: no certificate and no serial (the keys are left out, not null)
+        result.update({k: v for k, v in issued.items() if v is not None}, changed=True)
     elif state == "revoked":
         if params["hosts"] is None:
             raise BadRequest("state=revoked needs hosts (a list, may be empty)")

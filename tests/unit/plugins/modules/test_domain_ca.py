@@ -98,7 +98,8 @@ def test_issued_identity_name_defaults_to_host(pdp, capsys):
 def test_issued_check_mode_writes_nothing(pdp, capsys):
     before = snapshot(pdp)
     out = run(capsys, pdp, check=True, state="issued", host="web-1", csr=csr_for(), identity=IDENTITY)
-    assert out["changed"] is True and out["certificate"] is None and out["serial"] is None
+    assert out["changed"] is True and "certificate" not in out and "serial" not in out
+    assert out["chain"] == (pdp / "ca" / "issuing.crt").read_text()
     assert snapshot(pdp) == before
 
 

@@ -600,6 +600,8 @@ class DomainCA:
         """Sign the CSR of `host` for `identity`; see the design. check: validate everything, sign
         nothing (certificate None)."""
         lifetime = check_lifetime(int(lifetime))
+        # A removed host is told so first, whatever its request says (checked again under the lock).
+        self.check_host(host)
         csr = load_csr(csr_pem)
         kind = key_type(csr.public_key())
         if kind not in KEY_TYPES:

@@ -277,6 +277,10 @@ def test_removed_host_is_refused_by_issue_and_check_host(pdp):
     assert message.endswith("run join.yml with -e domain_join_readmit=true -l web-1")
     with pytest.raises(HostRemoved):
         ca.check_host("web-1")
+    # Its removal is what a removed host is told, whatever its request names.
+    dummy, other_csr = make_csr("intruder.test", dns=["intruder.test"])
+    with pytest.raises(HostRemoved):
+        ca.issue("web-1", other_csr, WEB1, LIFETIME)
     ca.check_host("web-2")
     assert ca.material("web-1")["removed"]["serials"] == [old["serial"]]
     assert ca.material("web-2")["removed"] is None

@@ -278,7 +278,7 @@ def test_removed_host_is_refused_by_issue_and_check_host(pdp):
     with pytest.raises(HostRemoved):
         ca.check_host("web-1")
     # Its removal is what a removed host is told, whatever its request names.
-    dummy, other_csr = make_csr("intruder.test", dns=["intruder.test"])
+    other_csr = make_csr("intruder.test", dns=["intruder.test"])[1]
     with pytest.raises(HostRemoved):
         ca.issue("web-1", other_csr, WEB1, LIFETIME)
     ca.check_host("web-2")

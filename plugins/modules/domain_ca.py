@@ -79,9 +79,12 @@ options:
     description: The passphrase of the CA keys, when they are encrypted.
     type: str
   crl_validity:
-    description: How long a CRL is valid; it is regenerated after half of it.
+    description:
+      - How long a CRL is valid; it is regenerated after half of it.
+      - When given, it is recorded in the registry; when omitted, the recorded value is used (C(14d) if
+        none was ever given). The pdp_init role gives it, so joins and leaves re-sign the CRL on the
+        schedule the admin chose.
     type: str
-    default: 14d
   issuing_lifetime:
     description: The lifetime of a new issuing CA (O(state=rotated)); capped at the root CA's expiry.
     type: str
@@ -240,7 +243,7 @@ def run(module):
     """The module's result (a dict); raises PkiError / OSError."""
     params = module.params
     state, host, check = params["state"], params["host"], module.check_mode
-    crl_validity = parse_duration(params["crl_validity"], "crl_validity")
+    crl_validity = None if params["crl_validity"] is None else parse_duration(params["crl_validity"], "crl_validity")
     ca = DomainCA(params["pdp_dir"], passphrase=params["passphrase"], crl_validity=crl_validity)
     result = {"changed": False}
     strict = state not in ("crl", "rotated")
@@ -307,7 +310,7 @@ def main():
             ),
             lifetime=dict(type="str", default="30d"),
             passphrase=dict(type="str", no_log=True),
-            crl_validity=dict(type="str", default="14d"),
+            crl_validity=dict(type="str"),
             issuing_lifetime=dict(type="str", default="1825d"),
             allow_removed=dict(type="bool", default=False),
         ),

@@ -287,14 +287,16 @@ class DomainCA:
         pdp_dir: str,
         passphrase: Optional[Union[str, bytes]] = None,
         now: Callable[[], float] = time.time,
-        crl_validity: int = DEFAULT_CRL_VALIDITY,
+        crl_validity: Optional[int] = None,
     ) -> None:
         require_cryptography()
         self.pdp_dir = pdp_dir
         self.passphrase = passphrase.encode("utf-8") if isinstance(passphrase, str) else (passphrase or None)
         self.now = now
-        self.crl_validity = int(crl_validity)
-        if self.crl_validity < 3600:
+        # None: the validity pdp_init recorded in the registry (so that joins, which do not know
+        # it, re-sign the CRL on the same schedule), else DEFAULT_CRL_VALIDITY.
+        self.crl_validity: Optional[int] = None if crl_validity is None else int(crl_validity)
+        if self.crl_validity is not None and self.crl_validity < 3600:
             raise BadRequest(f"a CRL validity of {format_duration(self.crl_validity)} is too short (1h at least)")
         self.ca_dir = os.path.join(pdp_dir, "ca")
         self.db_path = os.path.join(self.ca_dir, "db.json")
@@ -456,8 +458,13 @@ class DomainCA:
         current_text = self._read("ca/crl.pem", missing_ok=True)
         pems: List[bytes] = []
         records: Dict[str, Any] = {}
+        stored = db.get("crl_validity")
+        validity = self.crl_validity or (stored if isinstance(stored, int) and stored >= 3600 else DEFAULT_CRL_VALIDITY)
+        if self.crl_validity is not None and stored != self.crl_validity:
+            db["crl_validity"] = self.crl_validity
+            dirty = True
         changed = dirty or current_text is None or not os.path.exists(self.db_path)
-        half = self.crl_validity / 2
+        half = validity / 2
         for issuer in issuers:
             wanted = sorted({e["serial"] for e in db["revoked"] if e["issuer"] == issuer.fp})
             record = db["crl"].get(issuer.fp)
@@ -473,7 +480,7 @@ class DomainCA:
                 or sorted(record["serials"]) != wanted
                 or self._crl_number(found[0]) != record["number"]
                 or now >= record["this_update"] + half
-                or record["next_update"] - record["this_update"] > self.crl_validity
+                or record["next_update"] - record["this_update"] > validity
             )
             if not due:
                 pems.append(found[1])
@@ -483,7 +490,7 @@ class DomainCA:
             if check:
                 continue
             number = (record["number"] if record else 0) + 1
-            crl, record = self._sign_crl(issuer, db, wanted, number, now)
+            crl, record = self._sign_crl(issuer, db, wanted, number, now, validity=validity)
             pems.append(crl.public_bytes(serialization.Encoding.PEM))
             records[issuer.fp] = record
         if check:
@@ -502,10 +509,12 @@ class DomainCA:
         self._save_db(db, now)
         return True
 
-    def _sign_crl(self, issuer: _Issuer, db: Dict[str, Any], serials: List[str], number: int, now: int):
+    def _sign_crl(
+        self, issuer: _Issuer, db: Dict[str, Any], serials: List[str], number: int, now: int, *, validity: int
+    ):
         key = self._key(issuer.key_rel, issuer.cert)
         this_update = now - CRL_BACKDATE
-        next_update = this_update + self.crl_validity
+        next_update = this_update + validity
         entries = {e["serial"]: e for e in db["revoked"] if e["issuer"] == issuer.fp}
         builder = (
             x509.CertificateRevocationListBuilder()

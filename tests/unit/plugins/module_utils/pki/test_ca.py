@@ -590,3 +590,16 @@ def test_registry_file_is_canonical_json(pdp):
     issue(ca)
     data = (pdp / "ca" / "db.json").read_bytes()
     assert data == json.dumps(json.loads(data), sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
+def test_crl_validity_given_once_is_the_schedule_of_later_runs(pdp):
+    now = [1_900_000_000.0]
+    DomainCA(str(pdp), now=lambda: now[0], crl_validity=2 * DAY).refresh_crl()
+    first = (pdp / "ca" / "crl.pem").read_text()
+    later = DomainCA(str(pdp), now=lambda: now[0])  # a join: no validity given
+    now[0] += DAY - 300  # this_update is a minute in the past
+    assert later.material()["crl"] == first  # not yet half of the recorded 2 days
+    now[0] += 300
+    assert later.material()["crl"] != first  # half passed: re-signed
+    crl = x509.load_pem_x509_crl((pdp / "ca" / "crl.pem").read_bytes())
+    assert (crl.next_update - crl.last_update).total_seconds() == 2 * DAY

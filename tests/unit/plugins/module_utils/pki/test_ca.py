@@ -602,4 +602,4 @@ def test_crl_validity_given_once_is_the_schedule_of_later_runs(pdp):
     now[0] += 300
     assert later.material()["crl"] != first  # half passed: re-signed
     crl = x509.load_pem_x509_crl((pdp / "ca" / "crl.pem").read_bytes())
-    assert (crl.next_update - crl.last_update).total_seconds() == 2 * DAY
+    assert (crl.next_update_utc - crl.last_update_utc).total_seconds() == 2 * DAY

@@ -7,6 +7,7 @@ import datetime
 import glob
 import json
 import os
+import subprocess
 
 import pytest
 import testinfra
@@ -68,8 +69,18 @@ def test_old_serial_of_dom_b_is_revoked_on_dom_a():
     with open(os.path.join(EPHEMERAL, "dom-b-old-serial"), encoding="utf-8") as handle:
         serial = handle.read().strip()
     host = testinfra.get_host(f"ansible://distsec-dom-a?ansible_inventory={INVENTORY}")
-    crl = host.check_output("openssl crl -in /etc/distsec/crl.pem -noout -text")
-    assert serial and f"Serial Number: {serial}" in crl
+    # crl.pem holds one CRL per issuing CA (two after the rotation); `openssl crl` reads only the
+    # first, so each is read on its own (by the controller's openssl).
+    marker = "-----BEGIN X509 CRL-----"
+    blocks = [marker + part for part in host.file("/etc/distsec/crl.pem").content_string.split(marker)[1:]]
+    assert len(blocks) == 2
+    texts = [
+        subprocess.run(
+            ["openssl", "crl", "-noout", "-text"], input=block, capture_output=True, text=True, check=True
+        ).stdout
+        for block in blocks
+    ]
+    assert serial and sum(f"Serial Number: {serial}" in text for text in texts) == 1
     b = testinfra.get_host(f"ansible://distsec-dom-b?ansible_inventory={INVENTORY}")
     assert json.loads(b.file("/etc/distsec/domain.json").content_string)["serial"] != serial
 

@@ -117,10 +117,19 @@ options:
   crl:
     description:
       - The domain's CRLs (PEM, one per issuing CA). One of them must be signed by the host's issuing CA.
+      - With O(state=planned), a certificate these CRLs revoke is replaced (a host readmitted after a
+        leave it did not see still holds its revoked set).
     type: str
   trust_root:
     description:
       - The policy trust root (text of C(root.json), see C(docs/trust.md)), written to C(ROOT/root.json).
+      - Prefer O(trust_root_b64) from a playbook. ansible-core before 2.19 turns a templated string that
+        holds a JSON object into a mapping, which would reach the module as a Python repr.
+    type: str
+  trust_root_b64:
+    description:
+      - The policy trust root as base64 of the exact file bytes (RV(distsec.framework.domain_ca#module:trust_root_b64)).
+        Wins over O(trust_root).
     type: str
   refresh_only:
     description:
@@ -266,16 +275,20 @@ broken:
   type: str
 """
 
+import base64
+import contextlib
 import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.distsec.framework.plugins.module_utils._pki.errors import BadRequest, PkiError
+from ansible_collections.distsec.framework.plugins.module_utils._pki.errors import BadRequest, ClockSkew, PkiError
 from ansible_collections.distsec.framework.plugins.module_utils._pki.identity import parse_identity
 from ansible_collections.distsec.framework.plugins.module_utils._pki.lifetime import (
+    backdate_for,
     check_clock,
     check_lifetime,
+    format_duration,
     parse_duration,
     renew_at,
 )
@@ -335,10 +348,17 @@ def planned(module, store, host, identity):
     params = module.params
     _need(params, "domain", "identity", what="state=planned")
     skew = None
+    limit = check_lifetime(parse_duration(params["lifetime"]))
     if params["pdp_time"] is not None:
         skew = check_clock(time.time(), params["pdp_time"], params["max_clock_skew"], host)
+        backdate = backdate_for(limit)
+        if skew < -backdate:
+            raise ClockSkew(
+                f"{host}: the clock is {format_duration(-skew)} behind the PDP's: a new certificate is valid from "
+                f"{format_duration(backdate)} before the PDP's time, so it would not be valid yet here; "
+                "fix the host's time (NTP) and run the join again"
+            )
     store.check_addresses(identity)
-    limit = check_lifetime(parse_duration(params["lifetime"]))
     reason = store.plan(
         identity,
         domain=params["domain"],
@@ -347,6 +367,7 @@ def planned(module, store, host, identity):
         fraction=params["renew_fraction"],
         ca_fingerprint=params["ca_fingerprint"],
         reissue=params["reissue"],
+        crl=params["crl"],
     )
     current = store.current()
     summary = None
@@ -471,6 +492,7 @@ def main():
             max_clock_skew=dict(type="int", default=300),
             reissue=dict(type="bool", default=False),
             token=dict(type="str", no_log=False),
+            trust_root_b64=dict(type="str"),
             certificate=dict(type="str"),
             chain=dict(type="str"),
             ca=dict(type="str"),
@@ -488,30 +510,44 @@ def main():
     store = MemberStore(params["root"])
     result = {"changed": False}
     try:
-        identity = parse_identity(params["identity"], default_name=host) if params["identity"] else None
-        if state == "planned":
-            result = planned(module, store, host, identity)
-        elif state == "present":
-            before = _summary(store) if module._diff else None
-            result = present(module, store, host, identity)
-            if module._diff:
-                result["diff"] = {"before": before, "after": _after_summary(module, store, before, result)}
-        elif state == "absent":
-            before = _summary(store) if module._diff else None
-            removed = store.leave(params["domain"], host, check=module.check_mode)
-            result = {"changed": bool(removed), "removed": removed}
-            if module._diff:
-                after = {"member": False, "crl_serials": None} if removed else before
-                result["diff"] = {"before": before, "after": after}
-        else:
-            changed = store.abort(check=module.check_mode)
-            result = {"changed": changed}
+        if params["trust_root_b64"]:
+            try:
+                params["trust_root"] = base64.b64decode(params["trust_root_b64"], validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                raise Failure("trust_root_b64 is not base64 of a UTF-8 text") from None
+        # Two runs on one host (two admins, a timer and a playbook) never interleave their steps.
+        with contextlib.nullcontext() if module.check_mode else store.locked():
+            result = run(module, store, host, state)
     except (PkiError, Failure, OSError) as exc:
         message = str(exc)
         if not message.startswith(f"{host}: "):
             message = f"{host}: {message}"
         module.fail_json(msg=message, **result)
     module.exit_json(**result)
+
+
+def run(module, store, host, state):
+    params = module.params
+    result = {"changed": False}
+    identity = parse_identity(params["identity"], default_name=host) if params["identity"] else None
+    if state == "planned":
+        result = planned(module, store, host, identity)
+    elif state == "present":
+        before = _summary(store) if module._diff else None
+        result = present(module, store, host, identity)
+        if module._diff:
+            result["diff"] = {"before": before, "after": _after_summary(module, store, before, result)}
+    elif state == "absent":
+        before = _summary(store) if module._diff else None
+        removed = store.leave(params["domain"], host, check=module.check_mode)
+        result = {"changed": bool(removed), "removed": removed}
+        if module._diff:
+            after = {"member": False, "crl_serials": None} if removed else before
+            result["diff"] = {"before": before, "after": after}
+    else:
+        changed = store.abort(params["token"], check=module.check_mode)
+        result = {"changed": changed}
+    return result
 
 
 if __name__ == "__main__":

@@ -26,10 +26,10 @@ _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 MIN_LIFETIME = 60
 MAX_LIFETIME = 825 * 86400
 DEFAULT_FRACTION = 2.0 / 3.0
-# notBefore is set up to this far in the past so that a host whose clock is slightly behind the
+# notBefore is set up to this far in the past (the default max_clock_skew) so that a host whose clock is behind the
 # PDP's accepts a fresh certificate (step-ca does the same). The lifetime counts from notBefore
 # (notAfter - notBefore == lifetime), so the backdate is at most a tenth of the lifetime.
-BACKDATE = 60
+BACKDATE = 300
 
 
 def backdate_for(lifetime: int) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import calendar
 import contextlib
 import errno
+import fcntl
 import ipaddress
 import json
 import os
@@ -24,7 +25,7 @@ import secrets
 import shutil
 import subprocess
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ansible_collections.distsec.framework.plugins.module_utils._pki.errors import (
     BadRequest,
@@ -388,8 +389,13 @@ class MemberStore:
         fraction: float,
         ca_fingerprint: Optional[str],
         reissue: bool = False,
+        crl: Any = None,
     ) -> Optional[str]:
-        """The reason to (re)issue the host's certificate now, or None."""
+        """The reason to (re)issue the host's certificate now, or None.
+
+        crl: the domain's current CRL text (from the PDP); a certificate it revokes is replaced
+        (a host readmitted after a leave it did not see still holds its revoked set).
+        """
         current = self.current()
         if current is None:
             return "not a member"
@@ -408,12 +414,29 @@ class MemberStore:
             return f"the identity changed (was {was.describe()}, now {identity.describe()})"
         if current["key_type"] != key_type:
             return f"the key type changed (was {current['key_type']}, now {key_type})"
+        if crl and self._revoked_in(crl):
+            return f"the certificate (serial {current['serial']}) is revoked in the domain's CRL"
         reason = renewal_reason(self.now(), current["not_before"], current["not_after"], max_lifetime, fraction)
         if reason:
             return reason
         if reissue:
             return "reissue was asked for"
         return None
+
+    def _revoked_in(self, crl_text: Any) -> bool:
+        """True when a CRL of `crl_text` issued by the installed chain's CA lists host.crt."""
+        try:
+            cert, chain = self._load_set()[:2]
+            crls = load_crls(crl_text)
+        except (PkiError, OSError):
+            return False
+        key = chain.public_key()
+        for crl in crls:
+            if crl.issuer != chain.subject or not crl.is_signature_valid(key):
+                continue
+            if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
+                return True
+        return False
 
     def check_addresses(self, identity: Identity) -> None:
         """IdentityMismatch unless every address of `identity` is configured on this host."""
@@ -474,13 +497,34 @@ class MemberStore:
         except PkiError as exc:
             raise InstallFailed(str(exc)) from None
 
-    def abort(self, *, check: bool = False) -> bool:
-        """Remove every staged request; True when there was one."""
+    def abort(self, token: Optional[str] = None, *, check: bool = False) -> bool:
+        """Remove the staged request `token` (every staged request without one); True when there was one."""
         if not os.path.isdir(self.staging):
             return False
+        if token is not None:
+            if not isinstance(token, str) or not _TOKEN_RE.match(token):
+                return False
+            target = os.path.join(self.staging, token)
+            if not os.path.isdir(target):
+                return False
+            if not check:
+                _remove(target)
+            return True
         if not check:
             _remove(self.staging)
         return True
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold an flock on ROOT (on its parent before the first join) so that two runs on one host
+        never interleave their steps. Nothing is created: a refused run leaves no trace."""
+        target = self.root if os.path.isdir(self.root) else (os.path.dirname(os.path.abspath(self.root)) or "/")
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     # ---------------------------------------------------------- install
 

@@ -6,6 +6,7 @@ The "PDP" is the tiny in-test CA of pki_member_helpers; the host's addresses com
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -221,3 +222,71 @@ def test_a_bad_crl_is_refused_before_the_install(host):
     )
     assert result["failed"] and "no CRL" in result["msg"]
     assert not os.path.exists(host.root / "host.crt")
+
+
+def test_a_certificate_the_crl_revokes_is_replaced(host):
+    """A host readmitted after a leave it did not see still holds its revoked set: the plan replaces it."""
+    present = host.present(host.plan())
+    assert host.plan(crl=host.ca.crl())["needed"] is False
+    other = host.ca.crl([present["serial"]], key=host.ca.root_key, issuer_name=host.ca.root.subject)
+    assert host.plan(crl=other)["needed"] is False  # listed by a CRL of another issuer: not ours
+    planned = host.plan(crl=host.ca.crl([present["serial"]]))
+    assert planned["needed"] is True
+    assert planned["reason"] == f"the certificate (serial {present['serial']}) is revoked in the domain's CRL"
+
+
+def test_a_host_behind_the_backdate_is_refused_before_anything_is_staged(host):
+    result = host.run("planned", pdp_time=time.time() + 400, max_clock_skew=600)
+    assert result["failed"] and result["msg"].startswith("web-1: the clock is 6m4")
+    assert "behind the PDP's" in result["msg"] and "would not be valid yet here" in result["msg"]
+    assert not host.root.exists()
+    ahead = host.run("planned", pdp_time=time.time() - 400, max_clock_skew=600)
+    assert ahead["needed"] is True  # ahead: the certificate is already valid here
+
+
+def test_trust_root_as_base64_is_written_byte_for_byte(host):
+    text = '{"signed": {"version": 1}, "signatures": []}\n'
+    planned = host.plan()
+    host.run(
+        "present",
+        token=planned["token"],
+        certificate=host.ca.sign(planned["csr"], dns=BUILT.dns, ip=BUILT.ip)[0],
+        chain=host.ca.chain_pem,
+        ca=host.ca.ca_pem,
+        crl=host.ca.crl(),
+        trust_root_b64=base64.b64encode(text.encode()).decode(),
+    )
+    assert (host.root / "root.json").read_text() == text
+    bad = host.run("present", ca=host.ca.ca_pem, crl=host.ca.crl(), trust_root_b64="%%%")
+    assert bad["failed"] and bad["msg"] == "web-1: trust_root_b64 is not base64 of a UTF-8 text"
+
+
+def test_abort_with_a_token_removes_only_that_request(host):
+    first = host.plan()
+    staging = host.root / "pki" / "staging"
+    assert sorted(os.listdir(staging)) == [first["token"]]
+    assert host.run("aborted", token="0123456789abcdef")["changed"] is False  # noqa: S106 - a request token
+    assert host.run("aborted", token=first["token"])["changed"] is True
+    assert os.listdir(staging) == []
+
+
+def test_runs_on_one_host_are_serialised(host):
+    """While one run holds the host's lock, another one waits for it."""
+    import fcntl
+    import threading
+
+    host.present(host.plan())
+    holder = os.open(host.root, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    done = threading.Event()
+
+    def other():
+        host.plan()
+        done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert not done.wait(0.5)
+    os.close(holder)
+    assert done.wait(10)
+    thread.join()

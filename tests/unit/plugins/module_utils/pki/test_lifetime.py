@@ -86,7 +86,7 @@ def test_format_duration(seconds, text):
 
 @pytest.mark.parametrize(
     ("lifetime", "backdate"),
-    [(60, 6), (120, 12), (599, 59), (600, BACKDATE), (30 * DAY, BACKDATE), (5, 0), (9, 0), (10, 1)],
+    [(60, 6), (120, 12), (599, 59), (2999, 299), (3000, BACKDATE), (30 * DAY, BACKDATE), (5, 0), (9, 0), (10, 1)],
 )
 def test_backdate_for(lifetime, backdate):
     assert backdate_for(lifetime) == backdate

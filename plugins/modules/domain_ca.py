@@ -17,7 +17,8 @@ description:
     revocations changed). With O(host), it fails for a host that left the domain, unless O(allow_removed)."
   - "O(state=issued) checks the host's CSR (its signature, key type and that it names exactly O(identity)) and
     signs a certificate of at most O(lifetime) with the issuing CA. A host that left the domain is refused
-    until it is readmitted (O(state=readmitted))."
+    until it is readmitted (O(state=readmitted)). A name or an address in an unexpired certificate of another
+    host is refused too (run the leave playbook for that host first)."
   - "O(state=revoked) revokes every certificate of O(hosts), bars the names and regenerates the CRLs.
     O(state=readmitted) lifts the bar on O(host). O(state=crl) regenerates the CRLs when due (and creates
     C(ca/db.json) and C(ca/crl.pem) the first time). O(state=rotated) retires the issuing CA to
@@ -166,7 +167,14 @@ crl:
   returned: success
   type: str
 trust_root:
-  description: The policy trust root C(keys/root.json), or null when there is none.
+  description:
+    - The policy trust root C(keys/root.json), or null when there is none.
+    - ansible-core before 2.19 turns this text into a mapping when it is templated into another task's
+      argument; pass RV(trust_root_b64) on instead.
+  returned: success
+  type: str
+trust_root_b64:
+  description: The exact bytes of C(keys/root.json), base64-encoded, or null when there is none.
   returned: success
   type: str
 now:
@@ -230,7 +238,7 @@ from ansible_collections.distsec.framework.plugins.module_utils._pki.lifetime im
 )
 from ansible_collections.distsec.framework.plugins.module_utils._pki.x509 import CRYPTOGRAPHY_ERROR, HAS_CRYPTOGRAPHY
 
-MATERIAL_KEYS = ("domain", "ca", "ca_fingerprint", "crl", "trust_root", "now", "removed")
+MATERIAL_KEYS = ("domain", "ca", "ca_fingerprint", "crl", "trust_root", "trust_root_b64", "now", "removed")
 
 
 def _need(params, state, *names):
@@ -255,7 +263,12 @@ def run(module):
         _need(params, state, "host", "csr", "identity")
         identity = parse_identity(params["identity"], default_name=host)
         lifetime = check_lifetime(parse_duration(params["lifetime"]))
-        issued = ca.issue(host, params["csr"], identity, lifetime, check=check)
+        try:
+            issued = ca.issue(host, params["csr"], identity, lifetime, check=check)
+        except (PkiError, OSError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a crafted CSR can make cryptography raise anything
+            raise BadRequest(f"the CSR cannot be used: {str(exc) or type(exc).__name__}") from None
         for warning in issued.pop("warnings"):
             module.warn(warning)
         issued.pop("fingerprint")

@@ -7,13 +7,16 @@
 # files are replaced atomically (temp in the same directory, fsync, rename, fsync of the directory).
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
+import errno
 import fcntl
 import ipaddress
 import json
 import os
 import re
+import threading
 import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -74,6 +77,15 @@ MAX_FILE = 4 * 1024 * 1024
 IPSEC_IKE = "1.3.6.1.5.5.7.3.17"
 DB_FORMAT = 1
 PASSPHRASE_VARS = "pdp_init_ca_passphrase / domain_join_ca_passphrase"  # noqa: S105 - variable names
+
+ISSUING_KEY = "ca/issuing.key"
+ISSUING_CRT = "ca/issuing.crt"
+ISSUING_NEXT = "ca/issuing.next"  # the new pair of a rotation until it is in place (see rotate_issuing)
+
+# Tests only: called as FAULT_HOOK(step) at each step of the switch to a new issuing CA (steps:
+# "next-written", "retired", "key-replaced", "crt-replaced", "next-removed"), e.g. to raise
+# there. None in production.
+FAULT_HOOK: Optional[Callable[[str], None]] = None
 
 _CURVES = {"P-256": "SECP256R1", "P-384": "SECP384R1", "secp256r1": "SECP256R1", "secp384r1": "SECP384R1"}
 _ISSUING_CN_RE = re.compile(r" Issuing CA ([0-9]+)$")
@@ -259,6 +271,22 @@ def _reason_flag(reason: str) -> Any:
         raise BadRequest(f"revocation reason {reason!r} is not one of {names}") from None
 
 
+def _fault(step: str) -> None:
+    if FAULT_HOOK is not None:
+        FAULT_HOOK(step)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some file systems cannot fsync a directory
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
 def _split_crls(data: bytes) -> List[bytes]:
     marker = b"-----BEGIN X509 CRL-----"
     end = b"-----END X509 CRL-----"
@@ -302,6 +330,7 @@ class DomainCA:
         self.db_path = os.path.join(self.ca_dir, "db.json")
         self.crl_path = os.path.join(self.ca_dir, "crl.pem")
         self.lock_path = os.path.join(self.ca_dir, "db.lock")
+        self._holder: Optional[int] = None  # the thread of this object that holds ca/db.lock
 
     # -- files ------------------------------------------------------------------------------
 
@@ -343,6 +372,13 @@ class DomainCA:
             raise CAUnavailable(self._where(str(exc))) from None
 
     def _key(self, rel: str, cert: Any, hint: str = "run pdp_init.yml") -> Any:
+        """The private key in `rel`, which must be the key of `cert` (CAUnavailable otherwise)."""
+        key = self._load_key(rel, hint)
+        if not same_public_key(key.public_key(), cert.public_key()):
+            raise CAUnavailable(self._where(f"{rel} is not the key of {rel[:-4]}.crt; restore the pair"))
+        return key
+
+    def _load_key(self, rel: str, hint: str = "run pdp_init.yml") -> Any:
         data = self._read(rel, hint=hint)
         try:
             try:
@@ -360,8 +396,6 @@ class DomainCA:
             raise CAUnavailable(self._where(f"{rel} is not a PEM private key; run pdp_init.yml")) from None
         except TypeError:
             raise CAUnavailable(self._where(f"{rel} cannot be loaded")) from None
-        if not same_public_key(key.public_key(), cert.public_key()):
-            raise CAUnavailable(self._where(f"{rel} is not the key of {rel[:-4]}.crt; restore the pair"))
         return key
 
     def domain(self) -> str:
@@ -405,9 +439,73 @@ class DomainCA:
             raise CAUnavailable(self._where(f"cannot open ca/db.lock: {exc.strerror or exc}")) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._holder = threading.get_ident()
             yield
         finally:
+            self._holder = None
             os.close(fd)  # releases the lock
+
+    # -- the issuing CA's pair --------------------------------------------------------------
+
+    def _held(self) -> bool:
+        return self._holder == threading.get_ident()
+
+    def _matches(self, key_rel: str, cert: Any) -> bool:
+        return same_public_key(self._load_key(key_rel).public_key(), cert.public_key())
+
+    def _issuing_pair(self) -> Tuple[str, str]:
+        """(key, certificate) of the current issuing CA, relative to PDP_DIR.
+
+        A rotation writes the new pair to ca/issuing.next/ and then moves the key, then the
+        certificate into ca/ (see rotate_issuing). When it was interrupted in between, the key and
+        the certificate in ca/ do not match and ca/issuing.next/ completes one of them: with the
+        lock held the switch is finished here; without it (check mode, reads) the pair is used
+        where it is and nothing is written. A left-over ca/issuing.next/ beside a matching pair (a
+        rotation interrupted before the switch, or after it) is removed with the lock held.
+        """
+        pair = (ISSUING_KEY, ISSUING_CRT)
+        if not os.path.isdir(self._path(ISSUING_NEXT)):
+            return pair
+        next_key = f"{ISSUING_NEXT}/issuing.key"
+        next_crt = f"{ISSUING_NEXT}/issuing.crt"
+        has_key = os.path.exists(self._path(next_key))
+        has_crt = os.path.exists(self._path(next_crt))
+        if self._matches(ISSUING_KEY, self._cert(ISSUING_CRT)):
+            if self._held():
+                self._remove_next()
+            return pair
+        if has_key == has_crt:  # neither or both: not a switch half done; _key() says restore the pair
+            return pair
+        pending = (next_key if has_key else ISSUING_KEY, next_crt if has_crt else ISSUING_CRT)
+        if not self._matches(pending[0], self._cert(pending[1])):
+            return pair
+        if not self._held():
+            return pending
+        try:
+            if has_key:
+                os.replace(self._path(next_key), self._path(ISSUING_KEY))
+                _fsync_dir(self.ca_dir)
+            if has_crt:
+                os.replace(self._path(next_crt), self._path(ISSUING_CRT))
+                _fsync_dir(self.ca_dir)
+        except OSError as exc:
+            raise CAUnavailable(
+                self._where(f"cannot finish the switch to the issuing CA in {ISSUING_NEXT}: {exc.strerror or exc}")
+            ) from None
+        self._remove_next()
+        return pair
+
+    def _remove_next(self) -> None:
+        path = self._path(ISSUING_NEXT)
+        try:
+            for name in os.listdir(path):
+                os.unlink(os.path.join(path, name))
+            os.rmdir(path)
+            _fsync_dir(self.ca_dir)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise CAUnavailable(self._where(f"cannot remove {ISSUING_NEXT}: {exc.strerror or exc}")) from None
 
     # -- issuers and CRLs -------------------------------------------------------------------
 
@@ -422,9 +520,12 @@ class DomainCA:
 
     def _issuers(self, now: int) -> List[_Issuer]:
         """The current issuing CA, then the retired ones (oldest first) not expired for long."""
-        out = [_Issuer("ca/issuing.key", self._cert("ca/issuing.crt"))]
+        key_rel, crt_rel = self._issuing_pair()
+        out = [_Issuer(key_rel, self._cert(crt_rel))]
         for number in self._retired():
             cert = self._cert(f"ca/retired/{number}/issuing.crt")
+            if fingerprint(cert) == out[0].fp:
+                continue  # a rotation interrupted after it retired the current pair
             if not_after(cert) >= now - PRUNE_AFTER:
                 out.append(_Issuer(f"ca/retired/{number}/issuing.key", cert))
         return out
@@ -571,6 +672,9 @@ class DomainCA:
             "ca_fingerprint": fingerprint(root),
             "crl": crl.decode("ascii") if crl is not None else None,
             "trust_root": trust_root.decode("utf-8") if trust_root is not None else None,
+            # the exact bytes: ansible-core < 2.19 turns a string holding a JSON object into a
+            # mapping when it is templated into the next task
+            "trust_root_b64": base64.b64encode(trust_root).decode("ascii") if trust_root is not None else None,
             "now": float(self.now()),
             "removed": removed,
             "crl_due": due,
@@ -624,13 +728,15 @@ class DomainCA:
         with context:
             db = self._load_db()
             self._check_removed(db, host)
+            now = int(self.now())
+            self._check_unique(db, host, identity, now)
             domain = self.domain()
             root = self._cert("ca/root.crt")
-            issuing = self._cert("ca/issuing.crt")
+            key_rel, crt_rel = self._issuing_pair()
+            issuing = self._cert(crt_rel)
             if not issued_by(issuing, root):
                 raise CAUnavailable(self._where("ca/issuing.crt is not signed by ca/root.crt; run pdp_init.yml"))
-            key = self._key("ca/issuing.key", issuing)
-            now = int(self.now())
+            key = self._key(key_rel, issuing)
             ca_end = int(not_after(issuing))
             if ca_end <= now + 60:
                 raise CAUnavailable(
@@ -682,6 +788,28 @@ class DomainCA:
             "fingerprint": fingerprint(cert),
             "warnings": warnings,
         }
+
+    @staticmethod
+    def _check_unique(db: Dict[str, Any], host: str, identity: Identity, now: int) -> None:
+        """IdentityMismatch when a name or an address of `identity` is in an unexpired certificate
+        of another host (two hosts must never authenticate as one)."""
+        names = {identity.name.lower(): f"CN={identity.name}"}
+        for dns in identity.dns:
+            names.setdefault(dns.lower(), f"DNS:{dns}")
+        addresses = {a: f"IP:{a}" for a in identity.ip}
+        for entry in db["issued"]:
+            if entry["host"] == host or entry["not_after"] <= now:
+                continue
+            held = entry.get("identity") if isinstance(entry.get("identity"), dict) else {}
+            theirs = {str(n).lower() for n in [held.get("name") or "", *(held.get("dns") or [])] if n}
+            clash = [label for name, label in names.items() if name in theirs]
+            clash += [label for address, label in addresses.items() if address in (held.get("ip") or [])]
+            if clash:
+                other = entry["host"]
+                raise IdentityMismatch(
+                    f"the CSR from {host} names {clash[0]}, which {other} holds (serial {entry['serial']}, until "
+                    f"{format_time(entry['not_after'])}); if {other} is gone, run leave.yml for it first"
+                )
 
     @staticmethod
     def _sign_leaf(csr: Any, identity: Identity, domain: str, issuing: Any, key: Any, *, start: int, end: int) -> Any:
@@ -780,7 +908,14 @@ class DomainCA:
             return True
 
     def rotate_issuing(self, *, lifetime: int = DEFAULT_ISSUING_LIFETIME, check: bool = False) -> Dict[str, Any]:
-        """Retire the issuing CA to ca/retired/N/ and make a new one signed by the root (needs root.key)."""
+        """Retire the issuing CA to ca/retired/N/ and make a new one signed by the root (needs root.key).
+
+        Crash-safe: the new pair is written to ca/issuing.next/ first, the current pair is copied
+        to ca/retired/N/, then the key and the certificate are moved into ca/ (one rename each)
+        and ca/issuing.next/ is removed. An interruption leaves the old pair in use or a switch
+        that the next use finishes (_issuing_pair); a pair retired without being replaced is
+        retired again under the same N.
+        """
         context = contextlib.nullcontext() if check else self._locked()
         with context:
             now = int(self.now())
@@ -788,9 +923,18 @@ class DomainCA:
             root_key = self._key(
                 "ca/root.key", root, hint="put the root CA key back (it may have been moved offline) to rotate"
             )
-            old = self._cert("ca/issuing.crt")
+            key_rel, crt_rel = self._issuing_pair()  # finishes or clears an interrupted rotation (lock held)
+            old = self._cert(crt_rel)
+            try:
+                self._key(key_rel, old)  # never retire a pair that does not match
+            except CAUnavailable as exc:
+                raise CAUnavailable(f"{exc}; nothing was rotated") from None
             old_fp = fingerprint(old)
-            number = (self._retired() or [0])[-1] + 1
+            retired = self._retired()
+            if retired and fingerprint(self._cert(f"ca/retired/{retired[-1]}/issuing.crt")) == old_fp:
+                number = retired[-1]  # an interrupted rotation retired it already
+            else:
+                number = (retired or [0])[-1] + 1
             cns = old.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
             match = _ISSUING_CN_RE.search(str(cns[0].value)) if cns else None
             next_cn = max(number, int(match.group(1)) if match else 0) + 1
@@ -808,12 +952,38 @@ class DomainCA:
             if check:
                 result["fingerprint"] = None
                 return result
-            old_key = self._read("ca/issuing.key")
-            self._retire(number, old_key, certificate_pem(old))
-            self._write("ca/issuing.crt", certificate_pem(cert), 0o644)
-            self._write("ca/issuing.key", private_key_pem(key, self.passphrase), 0o600)
+            self._switch(number, self._read(key_rel), certificate_pem(old), private_key_pem(key, self.passphrase), cert)
             self._refresh(self._load_db(), now, dirty=True)
         return result
+
+    def _switch(self, number: int, old_key_pem: bytes, old_cert_pem: bytes, key_pem: bytes, cert: Any) -> None:
+        """Replace the current pair by (key_pem, cert), retiring the old one to ca/retired/<number>."""
+        nxt = self._path(ISSUING_NEXT)
+        try:
+            os.mkdir(nxt, 0o700)
+            _fsync_dir(self.ca_dir)
+            atomic_write_bytes(os.path.join(nxt, "issuing.key"), key_pem, 0o600)
+            atomic_write_bytes(os.path.join(nxt, "issuing.crt"), certificate_pem(cert), 0o644)
+        except OSError as exc:
+            raise CAUnavailable(self._where(f"cannot write {ISSUING_NEXT}: {exc.strerror or exc}")) from None
+        _fault("next-written")
+        retired = self._retired()
+        if not retired or retired[-1] != number:
+            self._retire(number, old_key_pem, old_cert_pem)
+        _fault("retired")
+        try:
+            os.replace(os.path.join(nxt, "issuing.key"), self._path(ISSUING_KEY))
+            _fsync_dir(self.ca_dir)
+            _fault("key-replaced")
+            os.replace(os.path.join(nxt, "issuing.crt"), self._path(ISSUING_CRT))
+            _fsync_dir(self.ca_dir)
+        except OSError as exc:
+            raise CAUnavailable(
+                self._where(f"cannot move the new issuing CA from {ISSUING_NEXT}: {exc.strerror or exc}")
+            ) from None
+        _fault("crt-replaced")
+        self._remove_next()
+        _fault("next-removed")
 
     def _retire(self, number: int, key_pem: bytes, cert_pem: bytes) -> None:
         retired = self._path("ca/retired")
@@ -829,11 +999,7 @@ class DomainCA:
             atomic_write_bytes(os.path.join(tmp, "issuing.key"), key_pem, 0o600)
             atomic_write_bytes(os.path.join(tmp, "issuing.crt"), cert_pem, 0o644)
             os.rename(tmp, final)
-            fd = os.open(retired, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync_dir(retired)
         except OSError as exc:
             raise CAUnavailable(self._where(f"cannot write ca/retired/{number}: {exc.strerror or exc}")) from None
 

@@ -22,8 +22,9 @@ except ImportError:  # pragma: no cover - x509.require_cryptography() reports it
 __all__ = ["Identity", "build_identity", "identity_of", "is_dns_name", "parse_identity"]
 
 # An inventory name used as the CN: printable, no control characters, at most 64 (X.520 ub-common-name).
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
-_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# Both are used with fullmatch(): "$" would let a trailing newline through.
+_NAME_RE = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
+_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 def is_dns_name(text: str) -> bool:
@@ -35,7 +36,7 @@ def is_dns_name(text: str) -> bool:
         return False
     except ValueError:
         pass
-    return all(_LABEL_RE.match(label) for label in text.split("."))
+    return all(_LABEL_RE.fullmatch(label) for label in text.split("."))
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def build_identity(name: str, dns: Iterable[str] = (), ip: Iterable[str] = ()) -
 
     Raises BadRequest naming the bad value.
     """
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise BadRequest(
             f"{name!r} cannot be a certificate name: use 1-64 letters, digits and . _ - : @ (the inventory name)"
         )
@@ -73,9 +74,14 @@ def build_identity(name: str, dns: Iterable[str] = (), ip: Iterable[str] = ()) -
     addresses = set()
     for entry in ip or ():
         try:
-            addresses.add(ipaddress.ip_address(str(entry).strip()))
+            address = ipaddress.ip_address(str(entry).strip())
         except ValueError:
             raise BadRequest(f"{entry!r} is not an IP address") from None
+        if getattr(address, "scope_id", None):
+            raise BadRequest(
+                f"{entry!r}: a certificate cannot carry an IPv6 zone (%{address.scope_id}); give the address without it"
+            )
+        addresses.add(address)
     ordered = sorted(addresses, key=lambda a: (a.version, a.packed))
     return Identity(name=name, dns=tuple(sorted(names)), ip=tuple(str(a) for a in ordered))
 
@@ -89,7 +95,14 @@ def identity_of(obj: Any) -> Identity:
     except x509.ExtensionNotFound:
         san = None
     dns = sorted({d.lower() for d in san.get_values_for_type(x509.DNSName)}) if san else []
-    ips = sorted(set(san.get_values_for_type(x509.IPAddress)), key=lambda a: (a.version, a.packed)) if san else []
+    values = san.get_values_for_type(x509.IPAddress) if san else []
+    for value in values:
+        # an iPAddress of 8 or 32 bytes is read as a network (address + mask): never a host's
+        if not isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+            raise BadRequest(
+                f"the CSR carries an IP network ({value}) in its subjectAltName; only addresses are allowed"
+            )
+    ips = sorted(set(values), key=lambda a: (a.version, a.packed))
     return Identity(name=name, dns=tuple(dns), ip=tuple(str(a) for a in ips))
 
 

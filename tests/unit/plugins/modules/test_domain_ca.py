@@ -6,18 +6,25 @@ traceback). The CA underneath is tested in tests/unit/plugins/module_utils/pki/t
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import json
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pki_helpers import make_csr, make_pdp, openssl_verify
 
+from ansible_collections.distsec.framework.plugins.module_utils._pki.ca import DomainCA
 from ansible_collections.distsec.framework.plugins.modules import domain_ca
 
 IDENTITY = {"name": "web-1", "dns": ["web-1.example.org"], "ip": ["198.51.100.71"]}
 SECRET = "s3cret"  # noqa: S105 - a test passphrase
-MATERIAL = {"domain", "ca", "ca_fingerprint", "crl", "trust_root", "now", "removed"}
+MATERIAL = {"domain", "ca", "ca_fingerprint", "crl", "trust_root", "trust_root_b64", "now", "removed"}
 
 
 @pytest.fixture
@@ -53,6 +60,7 @@ def test_crl_state_creates_the_crl_once(pdp, capsys):
     assert first["changed"] is True and set(first) >= MATERIAL
     assert first["crl"] == (pdp / "ca" / "crl.pem").read_text()
     assert first["domain"] == "example.org" and first["removed"] is None and first["trust_root"] is None
+    assert first["trust_root_b64"] is None
     assert run(capsys, pdp, state="crl")["changed"] is False
 
 
@@ -202,3 +210,73 @@ def test_material_check_mode_writes_nothing(pdp, capsys):
     out = run(capsys, pdp, check=True, host="web-1")
     assert out["changed"] is True and out["crl"] is None
     assert snapshot(pdp) == before
+
+
+def test_every_result_carries_the_trust_root_as_base64(pdp, capsys):
+    raw = b'{"signed": {"keys": {}, "version": 1}, "signatures": []}\n'
+    (pdp / "keys").mkdir()
+    (pdp / "keys" / "root.json").write_bytes(raw)
+    results = [
+        run(capsys, pdp, state="crl"),
+        run(capsys, pdp, host="web-1"),
+        run(capsys, pdp, check=True, host="web-1"),
+        run(capsys, pdp, state="issued", host="web-1", csr=csr_for(), identity=IDENTITY),
+        run(capsys, pdp, check=True, state="issued", host="web-1", csr=csr_for(), identity=IDENTITY),
+        run(capsys, pdp, state="revoked", hosts=["web-2"]),
+        run(capsys, pdp, state="readmitted", host="web-2"),
+        run(capsys, pdp, state="rotated", issuing_lifetime="400d"),
+    ]
+    for out in results:
+        assert out.get("failed") is not True, out
+        assert base64.b64decode(out["trust_root_b64"]) == raw
+        assert out["trust_root"] == raw.decode()
+
+
+def test_issued_refuses_a_name_another_host_holds(pdp, capsys):
+    held = run(capsys, pdp, state="issued", host="web-1", csr=csr_for(), identity=IDENTITY)
+    other = {"name": "web-2", "dns": [], "ip": ["198.51.100.71"]}
+    for check in (False, True):
+        out = run(capsys, pdp, check=check, state="issued", host="web-2", csr=csr_for(other), identity=other)
+        assert out["failed"] is True
+        assert out["msg"].startswith(
+            f"web-2: the CSR from web-2 names IP:198.51.100.71, which web-1 holds (serial {held['serial']}, until "
+        )
+        assert out["msg"].endswith("); if web-1 is gone, run leave.yml for it first")
+
+
+def _csr_with_a_network():
+    key = ec.generate_private_key(ec.SECP256R1())
+    san = [x509.DNSName("web-1"), x509.IPAddress(ipaddress.ip_network("198.51.100.0/24"))]
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "web-1")]))
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def test_issued_refuses_an_ip_network_in_the_csr(pdp, capsys):
+    out = run(capsys, pdp, state="issued", host="web-1", csr=_csr_with_a_network(), identity={"name": "web-1"})
+    assert out["failed"] is True
+    assert out["msg"] == (
+        "web-1: the CSR carries an IP network (198.51.100.0/24) in its subjectAltName; only addresses are allowed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (UnsupportedAlgorithm("Signature algorithm OID: 1.2.3 not recognized"), "Signature algorithm OID"),
+        (ValueError("error parsing asn1 value"), "error parsing asn1 value"),
+        (AttributeError(), "AttributeError"),
+    ],
+)
+def test_issued_unexpected_errors_are_fail_json(pdp, capsys, monkeypatch, error, text):
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(DomainCA, "issue", broken)
+    out = run(capsys, pdp, state="issued", host="web-1", csr=csr_for(), identity=IDENTITY)
+    assert out["failed"] is True
+    assert out["msg"].startswith(f"web-1: the CSR cannot be used: {text}"), out["msg"]

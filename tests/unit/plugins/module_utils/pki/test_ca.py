@@ -6,6 +6,7 @@ Real cryptography keys (PKCS#8 PEM, encrypted as community.crypto writes them) a
 
 from __future__ import annotations
 
+import base64
 import json
 import multiprocessing
 import os
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pki_helpers import make_csr, make_pdp, openssl_verify
 
+from ansible_collections.distsec.framework.plugins.module_utils._pki import ca as ca_module
 from ansible_collections.distsec.framework.plugins.module_utils._pki.ca import (
     PRUNE_AFTER,
     DomainCA,
@@ -193,6 +195,39 @@ def test_identity_mismatch_is_refused_naming_both_sides(pdp):
         "says CN=web-1, DNS:web-1, DNS:web-1.example.org, IP:198.51.100.71; refused"
     )
     assert not (pdp / "ca" / "db.json").exists()
+
+
+def test_a_name_held_by_another_host_is_refused(pdp):
+    clock = Clock()
+    ca = DomainCA(str(pdp), now=clock)
+    held = issue(ca)
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(held["not_after"]))
+    cases = [
+        (build_identity("web-1"), "CN=web-1"),  # the same CN (domain_join_name) on another host
+        (build_identity("web-9", ["web-1.example.org"]), "DNS:web-1.example.org"),
+        (build_identity("web-9", [], ["198.51.100.71"]), "IP:198.51.100.71"),
+        (build_identity("web-9", ["WEB-1"]), "DNS:web-1"),  # DNS names compare without case
+    ]
+    for identity, what in cases:
+        for check in (False, True):
+            csr = make_csr(identity.name, identity.dns, identity.ip)[1]
+            with pytest.raises(IdentityMismatch) as exc:
+                ca.issue("web-9", csr, identity, LIFETIME, check=check)
+            assert str(exc.value) == (
+                f"the CSR from web-9 names {what}, which web-1 holds (serial {held['serial']}, until {until}); "
+                "if web-1 is gone, run leave.yml for it first"
+            )
+    assert [e["host"] for e in ca.registry()["issued"]] == ["web-1"]
+    # the same host renews; another CN for the same host is its own business
+    assert issue(ca)["serial"]
+    assert issue(ca, identity=build_identity("web-1-alias", [], ["198.51.100.71"]))["serial"]
+    # once web-1 left, or once its certificates expired, the names are free
+    other = build_identity("web-9", ["web-1.example.org"])
+    ca.revoke_hosts(["web-1"])
+    assert issue(ca, "web-9", other)["serial"]
+    assert issue(ca, "web-8", build_identity("web-8"), lifetime=3600)["serial"]
+    clock.value += 3600
+    assert issue(ca, "web-7", build_identity("web-8"))["serial"]
 
 
 def test_bad_csr_signature_is_refused(pdp):
@@ -384,9 +419,13 @@ def test_material_returns_everything_a_host_needs(pdp):
     assert material["crl"] == (pdp / "ca" / "crl.pem").read_text() and material["crl_refreshed"] is True
     assert material["trust_root"] is None and material["removed"] is None
     assert abs(material["now"] - time.time()) < 5
+    assert material["trust_root_b64"] is None
     (pdp / "keys").mkdir()
-    (pdp / "keys" / "root.json").write_text('{"signed": {}}\n')
-    assert ca.material()["trust_root"] == '{"signed": {}}\n'
+    raw = '{"signed": {"é": 1}}\n'.encode()
+    (pdp / "keys" / "root.json").write_bytes(raw)
+    again = ca.material()
+    assert again["trust_root"] == raw.decode("utf-8")
+    assert base64.b64decode(again["trust_root_b64"]) == raw
 
 
 def test_material_without_write_writes_nothing(pdp):
@@ -402,9 +441,9 @@ def test_pruning_drops_expired_entries_and_their_crl_entries(pdp):
     issue(ca, "web-2", build_identity("web-2"), lifetime=3600)
     ca.revoke_hosts(["web-1"])
     assert len(list(crls(pdp)[0])) == 1
-    clock.value += 3600 + PRUNE_AFTER - 120  # expired, but less than a day ago: kept
+    clock.value = short["not_after"] + PRUNE_AFTER - 60  # expired, but less than a day ago: kept
     assert ca.refresh_crl() is False
-    clock.value += 300
+    clock.value += 120
     assert ca.refresh_crl() is True
     db = ca.registry()
     assert db["revoked"] == [] and db["issued"] == []
@@ -603,3 +642,110 @@ def test_crl_validity_given_once_is_the_schedule_of_later_runs(pdp):
     assert later.material()["crl"] != first  # half passed: re-signed
     crl = x509.load_pem_x509_crl((pdp / "ca" / "crl.pem").read_bytes())
     assert (crl.next_update_utc - crl.last_update_utc).total_seconds() == 2 * DAY
+
+
+def test_rotation_refuses_a_pair_that_does_not_match(pdp, tmp_path):
+    other = make_pdp(tmp_path / "other")
+    (pdp / "ca" / "issuing.key").write_bytes((other / "ca" / "issuing.key").read_bytes())
+    before = {p.name: p.read_bytes() for p in (pdp / "ca").iterdir()}
+    with pytest.raises(CAUnavailable) as exc:
+        DomainCA(str(pdp)).rotate_issuing()
+    (pdp / "ca" / "db.lock").unlink()
+    assert str(exc.value) == (
+        f"PDP directory {pdp}: ca/issuing.key is not the key of ca/issuing.crt; restore the pair; nothing was rotated"
+    )
+    assert {p.name: p.read_bytes() for p in (pdp / "ca").iterdir()} == before
+
+
+class Crash(Exception):
+    pass
+
+
+ROTATION_STEPS = ["next-key", "next-crt", "next-written", "retire", "retired", "key-replaced", "crt-replaced"]
+
+
+@pytest.mark.parametrize("step", ROTATION_STEPS)
+@pytest.mark.parametrize("passphrase", [None, SECRET])
+def test_an_interrupted_rotation_leaves_a_working_ca(tmp_path, monkeypatch, step, passphrase):
+    pdp = make_pdp(tmp_path, passphrase=passphrase)
+    ca = DomainCA(str(pdp), passphrase=passphrase)
+    ca.refresh_crl()
+    old = issue(ca)
+    old_chain = (pdp / "ca" / "issuing.crt").read_text()
+
+    def fault(name, path=None):
+        if name == step:
+            raise Crash(name)
+
+    def write_fault(name, path):  # inside atomic_write_bytes: a temporary file is left behind
+        if name == "after-fsync" and f"issuing.next/issuing.{step[5:]}" in path:
+            raise Crash(step)
+        if name == "after-fsync" and step == "retire" and "/retired/" in path:
+            raise Crash(step)
+
+    monkeypatch.setattr(ca_module, "FAULT_HOOK", fault)
+    monkeypatch.setattr(ca_module, "atomic_write_bytes", _hooked_write(write_fault))
+    with pytest.raises(Crash):
+        ca.rotate_issuing()
+    monkeypatch.setattr(ca_module, "FAULT_HOOK", None)
+    monkeypatch.undo()
+
+    fresh = DomainCA(str(pdp), passphrase=passphrase)
+    fresh.material(write=False)  # reads only: the pair is found, nothing is written
+    assert fresh.refresh_crl(force=True) is True
+    new = issue(fresh, "web-2", build_identity("web-2"))
+    chain = (pdp / "ca" / "issuing.crt").read_text()
+    assert new["chain"] == chain
+    assert not (pdp / "ca" / "issuing.next").exists()
+    assert openssl_verify(pdp, new["certificate"])[0] == 0
+    assert openssl_verify(pdp, old["certificate"], chain=old_chain)[0] == 0
+    switched = step in ("key-replaced", "crt-replaced")
+    assert (chain != old_chain) is switched
+    fresh.revoke_hosts(["web-1", "web-2"])
+    assert "error 23" in openssl_verify(pdp, new["certificate"])[1]
+    assert "error 23" in openssl_verify(pdp, old["certificate"], chain=old_chain)[1]
+    issuers = [c.issuer for c in crls(pdp)]
+    assert len(issuers) == len(set(issuers)) == (2 if switched else 1)  # a pair retired but in use: one CRL
+    # a rotation after the interruption: one more retired pair, never a duplicate
+    rotation = fresh.rotate_issuing()
+    assert rotation["retired"] == 1 + switched
+    fingerprints = [fingerprint(load((d / "issuing.crt").read_text())) for d in (pdp / "ca" / "retired").iterdir()]
+    assert len(fingerprints) == len(set(fingerprints)) == rotation["retired"]
+    assert issue(fresh, "web-3", build_identity("web-3"))["serial"]
+    assert len(crls(pdp)) == rotation["retired"] + 1
+
+
+def _hooked_write(hook):
+    from ansible_collections.distsec.framework.plugins.module_utils._trust import state
+
+    def write(path, data, mode=0o600):
+        previous = state.FAULT_HOOK
+        state.FAULT_HOOK = hook
+        try:
+            state.atomic_write_bytes(path, data, mode)
+        finally:
+            state.FAULT_HOOK = previous
+
+    return write
+
+
+def test_a_half_switched_pair_is_used_as_it_is_in_check_mode(pdp, monkeypatch):
+    ca = DomainCA(str(pdp))
+    ca.refresh_crl()
+
+    def fault(name):
+        if name == "key-replaced":
+            raise Crash(name)
+
+    monkeypatch.setattr(ca_module, "FAULT_HOOK", fault)
+    with pytest.raises(Crash):
+        ca.rotate_issuing()
+    monkeypatch.setattr(ca_module, "FAULT_HOOK", None)
+    before = {str(p): p.read_bytes() for p in (pdp / "ca").rglob("*") if p.is_file()}
+    fresh = DomainCA(str(pdp))
+    identity = build_identity("web-2")
+    out = fresh.issue("web-2", make_csr("web-2", ["web-2"])[1], identity, LIFETIME, check=True)
+    assert out["chain"] == (pdp / "ca" / "issuing.next" / "issuing.crt").read_text()
+    assert fresh.rotate_issuing(check=True)["retired"] == 2
+    assert fresh.crl_due() is True
+    assert {str(p): p.read_bytes() for p in (pdp / "ca").rglob("*") if p.is_file()} == before

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pki_helpers import make_csr
 
 from ansible_collections.distsec.framework.plugins.module_utils._pki.errors import BadRequest
@@ -32,6 +37,8 @@ from ansible_collections.distsec.framework.plugins.module_utils._pki.identity im
         ("web.org.", False),
         ("198.51.100.71", False),
         ("2001:db8::1", False),
+        ("web-1\n", False),
+        ("web-1.example.org\n", False),
     ],
 )
 def test_is_dns_name(text, expected):
@@ -63,6 +70,9 @@ def test_build_identity_normalises(args, expected):
         (("",), "'' cannot be a certificate name"),
         (("web-1", ["bad_name"]), "'bad_name' is not a DNS name"),
         (("web-1", [], ["300.1.1.1"]), "'300.1.1.1' is not an IP address"),
+        (("web-1\n",), "'web-1\\n' cannot be a certificate name"),
+        (("web-1", ["web-1.example.org\n"]), "'web-1.example.org\\n' is not a DNS name"),
+        (("web-1", [], ["fe80::1%eth0"]), "'fe80::1%eth0': a certificate cannot carry an IPv6 zone (%eth0)"),
     ],
 )
 def test_build_identity_refuses(args, message):
@@ -91,6 +101,24 @@ def test_identity_of_a_csr_matches_the_built_one(key_type):
     pem = make_csr("web-1", ["WEB-1.example.org", "web-1"], ["2001:db8::1", "198.51.100.71"], key_type)[1]
     csr = x509.load_pem_x509_csr(pem.encode())
     assert identity_of(csr) == build_identity("web-1", ["web-1.example.org"], ["198.51.100.71", "2001:db8::1"])
+
+
+@pytest.mark.parametrize("network", ["10.0.0.0/8", "2001:db8::/32"])
+def test_identity_of_refuses_an_ip_network(network):
+    key = ec.generate_private_key(ec.SECP256R1())
+    san = x509.SubjectAlternativeName([x509.DNSName("web-1"), x509.IPAddress(ipaddress.ip_network(network))])
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "web-1")]))
+        .add_extension(san, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    csr = x509.load_pem_x509_csr(csr.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(BadRequest) as exc:
+        identity_of(csr)
+    assert str(exc.value) == (
+        f"the CSR carries an IP network ({network}) in its subjectAltName; only addresses are allowed"
+    )
 
 
 def test_identity_of_without_san_or_cn():

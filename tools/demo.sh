@@ -27,7 +27,7 @@ probe() {  # probe ADDRESS PORT: one bounded connection attempt from the peer
   if podman exec "$peer" nc -z -w 2 "$1" "$2"; then echo "  $1 port $2: connected"; else echo "  $1 port $2: blocked"; fi
 }
 
-step "1. Start the fleet (2 containers, systemd, SSH on 198.51.100.0/25 and fd42:d15e:0:1::/64)"
+step "1. Start the fleet (2 containers, systemd, SSH on 198.51.100.0/26 and fd42:d15e:0:1::/64)"
 quiet molecule destroy -s "$scenario"
 quiet molecule create -s "$scenario"
 quiet molecule prepare -s "$scenario"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
-import errno
 import fcntl
 import ipaddress
 import json
@@ -45,7 +44,7 @@ from ansible_collections.distsec.framework.plugins.module_utils._pki.x509 import
     serial_hex,
 )
 from ansible_collections.distsec.framework.plugins.module_utils._trust.canonical import format_time
-from ansible_collections.distsec.framework.plugins.module_utils._trust.state import atomic_write_bytes
+from ansible_collections.distsec.framework.plugins.module_utils._trust.state import atomic_write_bytes, fsync_dir
 
 try:
     from cryptography import x509
@@ -276,17 +275,6 @@ def _fault(step: str) -> None:
         FAULT_HOOK(step)
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # some file systems cannot fsync a directory
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
-
-
 def _split_crls(data: bytes) -> List[bytes]:
     marker = b"-----BEGIN X509 CRL-----"
     end = b"-----END X509 CRL-----"
@@ -484,10 +472,10 @@ class DomainCA:
         try:
             if has_key:
                 os.replace(self._path(next_key), self._path(ISSUING_KEY))
-                _fsync_dir(self.ca_dir)
+                fsync_dir(self.ca_dir)
             if has_crt:
                 os.replace(self._path(next_crt), self._path(ISSUING_CRT))
-                _fsync_dir(self.ca_dir)
+                fsync_dir(self.ca_dir)
         except OSError as exc:
             raise CAUnavailable(
                 self._where(f"cannot finish the switch to the issuing CA in {ISSUING_NEXT}: {exc.strerror or exc}")
@@ -501,7 +489,7 @@ class DomainCA:
             for name in os.listdir(path):
                 os.unlink(os.path.join(path, name))
             os.rmdir(path)
-            _fsync_dir(self.ca_dir)
+            fsync_dir(self.ca_dir)
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -961,7 +949,7 @@ class DomainCA:
         nxt = self._path(ISSUING_NEXT)
         try:
             os.mkdir(nxt, 0o700)
-            _fsync_dir(self.ca_dir)
+            fsync_dir(self.ca_dir)
             atomic_write_bytes(os.path.join(nxt, "issuing.key"), key_pem, 0o600)
             atomic_write_bytes(os.path.join(nxt, "issuing.crt"), certificate_pem(cert), 0o644)
         except OSError as exc:
@@ -973,10 +961,10 @@ class DomainCA:
         _fault("retired")
         try:
             os.replace(os.path.join(nxt, "issuing.key"), self._path(ISSUING_KEY))
-            _fsync_dir(self.ca_dir)
+            fsync_dir(self.ca_dir)
             _fault("key-replaced")
             os.replace(os.path.join(nxt, "issuing.crt"), self._path(ISSUING_CRT))
-            _fsync_dir(self.ca_dir)
+            fsync_dir(self.ca_dir)
         except OSError as exc:
             raise CAUnavailable(
                 self._where(f"cannot move the new issuing CA from {ISSUING_NEXT}: {exc.strerror or exc}")
@@ -999,7 +987,7 @@ class DomainCA:
             atomic_write_bytes(os.path.join(tmp, "issuing.key"), key_pem, 0o600)
             atomic_write_bytes(os.path.join(tmp, "issuing.crt"), cert_pem, 0o644)
             os.rename(tmp, final)
-            _fsync_dir(retired)
+            fsync_dir(retired)
         except OSError as exc:
             raise CAUnavailable(self._where(f"cannot write ca/retired/{number}: {exc.strerror or exc}")) from None
 

@@ -48,6 +48,11 @@ from ansible_collections.distsec.framework.plugins.module_utils._pki.x509 import
     same_public_key,
     serial_hex,
 )
+from ansible_collections.distsec.framework.plugins.module_utils._trust.state import (
+    TMP_PREFIX,
+    atomic_write_bytes,
+    fsync_dir,
+)
 
 try:
     from cryptography import x509 as cx509
@@ -72,7 +77,6 @@ LINKS = ("host.key", "host.crt", "chain.crt", "ca.crt")  # the files of a set, l
 RECORD = "domain.json"
 CRL = "crl.pem"
 TRUST_ROOT = "root.json"
-TMP_PREFIX = ".tmp-distsec-"
 MAX_FILE = 4 * 1024 * 1024
 _TOKEN_RE = re.compile(r"^[0-9a-f]{16}$")
 _SERIAL_RE = re.compile(r"^[0-9A-F]{2,64}$")
@@ -110,17 +114,6 @@ def _parse_time(text: Any) -> Optional[float]:
 # ------------------------------------------------------------------ files
 
 
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # some file systems cannot fsync a directory
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
-
-
 def _write_new(path: str, data: bytes, mode: int) -> None:
     """Create `path` (it must not exist) with `mode`, write `data`, fsync."""
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
@@ -135,21 +128,8 @@ def _write_new(path: str, data: bytes, mode: int) -> None:
 
 
 def _atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Replace `path` by `data`: a crash leaves the old file or the new one."""
-    directory = os.path.dirname(path) or "."
-    tmp = os.path.join(directory, f"{TMP_PREFIX}{secrets.token_hex(6)}")
-    _fault("write", path)
-    try:
-        _write_new(tmp, data, mode)
-        _fault("fsync", path)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fault("rename", path)
-    _fsync_dir(directory)
-    _fault("dirsync", path)
+    """Replace `path` by `data` (old or new after a crash), with this module's fault hook."""
+    atomic_write_bytes(path, data, mode, fault=_fault)
 
 
 def _read(path: str, cap: int = MAX_FILE) -> Optional[bytes]:
@@ -478,8 +458,8 @@ class MemberStore:
         _write_new(os.path.join(directory, "host.key"), pem, 0o600)
         request = {"identity": identity.as_dict(), "key_type": key_type, "created": format_time(self.now())}
         _write_new(os.path.join(directory, "request.json"), json.dumps(request, sort_keys=True).encode() + b"\n", 0o600)
-        _fsync_dir(directory)
-        _fsync_dir(self.staging)
+        fsync_dir(directory)
+        fsync_dir(self.staging)
         return token, _csr(key, identity)
 
     def _staged_key(self, token: str) -> Any:
@@ -636,19 +616,19 @@ class MemberStore:
         _fault("set-files", tmp)
         os.rename(os.path.join(self.staging, token, "host.key"), os.path.join(tmp, "host.key"))
         _fault("set-key", tmp)
-        _fsync_dir(tmp)
-        _fsync_dir(os.path.join(self.staging, token))
+        fsync_dir(tmp)
+        fsync_dir(os.path.join(self.staging, token))
         _fault("set-fsync", tmp)
         os.rename(tmp, final)
         _fault("set-rename", final)
-        _fsync_dir(self.pki)
+        fsync_dir(self.pki)
         link_tmp = os.path.join(self.pki, "current.tmp")
         _remove(link_tmp)
         os.symlink(serial, link_tmp)
         _fault("current-symlink", link_tmp)
         os.replace(link_tmp, self.current_link)
         _fault("current-swap", self.current_link)
-        _fsync_dir(self.pki)
+        fsync_dir(self.pki)
         _fault("pki-fsync", self.pki)
         self._make_links()
         _fault("links", self.root)
@@ -656,7 +636,7 @@ class MemberStore:
         _fault("record", self.record_path)
         self._remove_leftovers(keep=serial)
         _remove(self.staging)
-        _fsync_dir(self.pki)
+        fsync_dir(self.pki)
         _fault("cleanup", self.pki)
         return changed
 
@@ -687,7 +667,7 @@ class MemberStore:
             _remove(tmp)
             os.symlink(target, tmp)
             os.replace(tmp, path)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     # ---------------------------------------------------------- refresh
 
@@ -755,7 +735,7 @@ class MemberStore:
             return removed
         for name in (*LINKS, CRL, TRUST_ROOT):
             _remove(self._path(name))
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         _remove(self.pki)
         if previous.get("state") != "left":
             record = {
@@ -769,7 +749,7 @@ class MemberStore:
                 "left_at": format_time(self.now()),
             }
             _atomic_write(self.record_path, json.dumps(record, sort_keys=True, indent=1).encode() + b"\n", 0o644)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return removed
 
 

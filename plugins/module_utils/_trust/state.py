@@ -40,6 +40,7 @@ __all__ = [
     "TMP_PREFIX",
     "TrustStore",
     "atomic_write_bytes",
+    "fsync_dir",
     "read_bundle",
     "read_capped",
 ]
@@ -83,7 +84,8 @@ def read_bundle(path: str) -> bytes:
         return handle.read(MAX_BUNDLE + 1)
 
 
-def _fsync_dir(directory: str) -> None:
+def fsync_dir(directory: str) -> None:
+    """fsync a directory (so a rename in it is durable); a no-op where the file system cannot."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -94,27 +96,34 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str, data: bytes, mode: int = 0o600) -> None:
-    """Replace `path` by `data` so that a crash leaves the old file or the new one, never a torn one."""
+def atomic_write_bytes(
+    path: str, data: bytes, mode: int = 0o600, *, fault: Optional[Callable[[str, str], None]] = None
+) -> None:
+    """Replace `path` by `data` so that a crash leaves the old file or the new one, never a torn one.
+
+    fault: tests only, called as fault(step, path) at each step instead of this module's FAULT_HOOK
+    (the domain PKI's host store passes its own hook).
+    """
+    hook = fault or _fault
     directory = os.path.dirname(path) or "."
-    _fault("before-write", path)
+    hook("before-write", path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=TMP_PREFIX)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            _fault("after-write", path)
+            hook("after-write", path)
             os.fsync(handle.fileno())
-        _fault("after-fsync", path)
+        hook("after-fsync", path)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    _fault("after-rename", path)
-    _fsync_dir(directory)
-    _fault("after-dirsync", path)
+    hook("after-rename", path)
+    fsync_dir(directory)
+    hook("after-dirsync", path)
 
 
 class TrustStore:

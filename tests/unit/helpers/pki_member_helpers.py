@@ -1,8 +1,7 @@
-"""A tiny domain CA for the host-side tests (root P-384, issuing P-256), made with cryptography.
-
-Independent of the real CA (module_utils/_pki/ca.py): it signs what a test asks for, including
-wrong things (another identity, expired dates, a stranger's chain), so that the host's checks
-can be exercised.
+"""A domain CA for the host-side tests: the root and issuing CA come from the collection's own
+CA profiles (module_utils/_pki/ca.py); the leaves and CRLs are signed here, because a test must
+be able to ask for wrong things (another identity, expired dates, a stranger's chain) so that
+the host's checks can be exercised.
 """
 
 from __future__ import annotations
@@ -10,14 +9,16 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import secrets
+import time
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = ["TestCA", "pem", "utc"]
+
+from ansible_collections.distsec.framework.plugins.module_utils._pki.ca import new_ca_key, new_issuing_ca, new_root_ca
 
 IPSEC_IKE = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.17")
 
@@ -38,56 +39,24 @@ def _name(cn: str, org: Optional[str] = None) -> x509.Name:
     return x509.Name(attrs)
 
 
-def _ca_cert(subject, key, issuer_name, issuer_key, *, start, end, pathlen):
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(utc(start))
-        .not_valid_after(utc(end))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=pathlen), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(issuer_key, hashes.SHA384() if isinstance(issuer_key.curve, ec.SECP384R1) else hashes.SHA256())
-    )
-
-
 class TestCA:
     """Root + issuing CA of domain `domain`, valid from `now` - 1 day for 10 years."""
 
     __test__ = False  # not a pytest class
 
     def __init__(self, domain: str = "example.org", now: float = 0.0, label: str = "Test") -> None:
-        import time
-
         self.domain = domain
         self.now = now or time.time()
-        start, end = self.now - 86400, self.now + 3650 * 86400
-        self.root_key = ec.generate_private_key(ec.SECP384R1())
-        self.root_name = _name(f"{label} Root CA", domain)
-        self.root = _ca_cert(
-            self.root_name, self.root_key, self.root_name, self.root_key, start=start, end=end, pathlen=None
+        # The collection's own CA profiles (ca.py); another label makes a CA with other names.
+        self.ca_domain = domain if label == "Test" else f"{label.lower()}.{domain}"
+        self.root_key = new_ca_key("P-384")
+        self.root = new_root_ca(self.root_key, self.ca_domain, 3650 * 86400, now=self.now - 86400)
+        self.root_name = self.root.subject
+        self.issuing_key = new_ca_key("P-256")
+        self.issuing = new_issuing_ca(
+            self.issuing_key, self.root_key, self.root, self.ca_domain, 3650 * 86400, now=self.now - 86400
         )
-        self.issuing_key = ec.generate_private_key(ec.SECP256R1())
-        self.issuing_name = _name(f"{label} Issuing CA", domain)
-        self.issuing = _ca_cert(
-            self.issuing_name, self.issuing_key, self.root_name, self.root_key, start=start, end=end, pathlen=0
-        )
+        self.issuing_name = self.issuing.subject
 
     @property
     def ca_pem(self) -> str:
@@ -99,15 +68,7 @@ class TestCA:
 
     def reissued_root(self) -> x509.Certificate:
         """The root CA certificate made again with the same key and name (another serial)."""
-        return _ca_cert(
-            self.root_name,
-            self.root_key,
-            self.root_name,
-            self.root_key,
-            start=self.now - 86400,
-            end=self.now + 3650 * 86400,
-            pathlen=None,
-        )
+        return new_root_ca(self.root_key, self.ca_domain, 3650 * 86400, now=self.now - 86400)
 
     def sign(
         self,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from play_helpers import run_play
 
 from ansible_collections.distsec.framework.plugins.plugin_utils._cli import main as cli
 
@@ -35,26 +34,6 @@ def keys(tmp_path, capsys, monkeypatch):
     return path
 
 
-def _play(tmp_path, tasks, *, check=False):
-    if not (BIN / "ansible-playbook").exists():
-        pytest.skip("ansible-playbook is installed by tools/venv.sh")
-    book = tmp_path / "play.yml"
-    book.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-    env = dict(
-        os.environ,
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_COLLECTIONS_PATH=str(TOP / ".ansible" / "collections"),
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-    )
-    env.pop("DISTSEC_KEY_PASSPHRASE", None)
-    argv = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(book)] + ["--check"] * check
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=180)
-    report = json.loads(proc.stdout)
-    return [t["hosts"]["localhost"] for t in report["plays"][0]["tasks"]]
-
-
 def _sign(keys, dest, src=MAIL, **extra):
     args = {"keys": str(keys), "src": str(src), "expires": "7d", "dest": str(dest), **extra}
     return {"distsec.framework.bundle_sign": args, "ignore_errors": True}
@@ -66,7 +45,7 @@ def _verify(bundle, keys, state):
 
 def test_sign_then_idempotent_and_hosts_accept_it(tmp_path, keys, capsys):
     dest = tmp_path / "out" / "policy.bundle.json"
-    first, second = _play(tmp_path, [_sign(keys, dest), _sign(keys, dest)])
+    first, second = run_play(tmp_path, [_sign(keys, dest), _sign(keys, dest)])
     assert first["changed"] is True and first["serial"] == 1 and first["reason"] == "signed serial 1"
     assert first["domain"] == "example.org" and first["targets"] == {"hosts": [], "groups": []}
     assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
@@ -79,7 +58,7 @@ def test_sign_then_idempotent_and_hosts_accept_it(tmp_path, keys, capsys):
 
 def test_check_mode_writes_nothing(tmp_path, keys):
     dest = tmp_path / "policy.bundle.json"
-    (checked,) = _play(tmp_path, [_sign(keys, dest)], check=True)
+    (checked,) = run_play(tmp_path, [_sign(keys, dest)], check=True)
     assert checked["changed"] is True and checked["serial"] == 1
     assert not dest.exists() and not (keys / "serial").exists()
 
@@ -88,7 +67,7 @@ def test_a_changed_policy_or_a_renewal_signs_the_next_serial(tmp_path, keys):
     dest = tmp_path / "policy.bundle.json"
     other = tmp_path / "policy.yml"
     other.write_text(MAIL.read_text().replace("description:", "description: changed -", 1))
-    results = _play(
+    results = run_play(
         tmp_path,
         [
             _sign(keys, dest),
@@ -107,7 +86,7 @@ def test_an_explicit_serial_is_kept_and_never_reused_for_other_content(tmp_path,
     dest = tmp_path / "policy.bundle.json"
     other = tmp_path / "policy.yml"
     other.write_text(MAIL.read_text().replace("description:", "description: changed -", 1))
-    first, again, reused = _play(
+    first, again, reused = run_play(
         tmp_path,
         [_sign(keys, dest, serial=5), _sign(keys, dest, serial=5), _sign(keys, dest, src=other, serial=5)],
     )
@@ -121,7 +100,7 @@ def test_bad_arguments_are_clear_errors(tmp_path, keys):
     dest = tmp_path / "policy.bundle.json"
     bad = tmp_path / "bad.yml"
     bad.write_text("psl: 1\ndomain: example.org\nrules: 3\n")
-    results = _play(
+    results = run_play(
         tmp_path,
         [
             _sign(keys, dest, expires="soon"),

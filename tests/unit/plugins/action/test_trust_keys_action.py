@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from play_helpers import run_play
 
 from ansible_collections.distsec.framework.plugins.action.trust_keys import KeysError, keys_init
 from ansible_collections.distsec.framework.plugins.plugin_utils._trust_cli import KeyDir
@@ -85,34 +84,15 @@ def test_check_mode_writes_nothing(tmp_path):
     assert out["changed"] is True and not (tmp_path / "keys").exists()
 
 
-def _play(tmp_path, tasks, *, check=False):
-    if not (BIN / "ansible-playbook").exists():
-        pytest.skip("ansible-playbook is installed by tools/venv.sh")
-    book = tmp_path / "play.yml"
-    book.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-    env = dict(
-        os.environ,
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_COLLECTIONS_PATH=str(TOP / ".ansible" / "collections"),
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-    )
-    argv = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(book)] + ["--check"] * check
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=180)
-    report = json.loads(proc.stdout)
-    return [t["hosts"]["localhost"] for t in report["plays"][0]["tasks"]]
-
-
 def test_action_in_a_playbook(tmp_path):
     keys = tmp_path / "keys"
     task = {"distsec.framework.trust_keys": {"dir": str(keys), "domain": "example.org", "passphrase": SECRET}}
-    (checked,) = _play(tmp_path, [task], check=True)
+    (checked,) = run_play(tmp_path, [task], check=True)
     assert checked["changed"] is True and not keys.exists()
-    first, second = _play(tmp_path, [task, task])
+    first, second = run_play(tmp_path, [task, task])
     assert first["changed"] is True and second["changed"] is False
     assert second["root"] == str(keys / "root.json") and second["root_version"] == 1
     assert SECRET not in json.dumps(first)
     bad = {"distsec.framework.trust_keys": {"dir": str(keys), "domain": "other.org"}, "ignore_errors": True}
-    (refused,) = _play(tmp_path, [bad])
+    (refused,) = run_play(tmp_path, [bad])
     assert refused["failed"] is True and "not 'other.org'" in refused["msg"]

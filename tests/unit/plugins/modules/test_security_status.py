@@ -14,29 +14,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from play_helpers import run_play
 
 BIN = Path(sys.executable).parent
 TOP = Path(__file__).resolve().parents[4]
 
 
 def _run(tmp_path, args, *, check=False):
-    if not (BIN / "ansible-playbook").exists():
-        pytest.skip("ansible-playbook is installed by tools/venv.sh")
-    book = tmp_path / "play.yml"
     task = {"distsec.framework.security_status": args, "register": "out"}
-    book.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
-    env = dict(
-        os.environ,
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_COLLECTIONS_PATH=str(TOP / ".ansible" / "collections"),
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-    )
-    argv = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(book)] + ["--check"] * check
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=180)
-    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return run_play(tmp_path, [task], check=check)[0]
 
 
 def test_gathers_writes_the_file_and_reports_a_failing_collector(tmp_path):

@@ -118,8 +118,14 @@ class ActionModule(ActionBase):
             applied.update(confirmed=True)
             return {**result, **applied}
         applied.update(confirmed=False, changed=True, failed=True)
+        run = applied.get("run")
+        if isinstance(run, dict):  # the record the host keeps is its previous one; this one says what happened
+            run["result"] = "failed"
+            run["firewall"] = {**run.get("firewall", {}), "applied": False, "confirmed": False}
         if outcome is None:
             applied["applied"] = None
+            if isinstance(run, dict):
+                run["firewall"]["applied"] = None
             applied["msg"] = (
                 "the new ruleset was not confirmed: no new connection could be made, and the host is still "
                 "unreachable after its rollback deadline; check it from the console"
@@ -137,4 +143,6 @@ class ActionModule(ActionBase):
                 applied["msg"] += f": {state['error']}"
             if confirmed is not None and confirmed.get("msg"):
                 applied["msg"] += f" ({confirmed['msg']})"
+        if isinstance(run, dict):
+            run["error"] = applied["msg"]
         return {**result, **applied}

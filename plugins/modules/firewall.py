@@ -97,6 +97,14 @@ options:
         Empty string writes nothing.
     type: str
     default: /var/lib/distsec/policy.json
+  run:
+    description:
+      - "What the caller knows about this run, for the run record written into O(policy_file): C(host) (the
+        inventory name), and the policy's C(source) (V(pushed), V(stored) or V(default-restrictive)), C(serial),
+        C(domain), C(expires), C(expired), C(in_grace) and C(rejected) (a refused pushed bundle's C(reason) and
+        C(detail)). The M(distsec.framework.policy_verify) result gives them; the C(enforce) role passes them."
+      - Without it the record names the host by its hostname and the policy by its hash only.
+    type: dict
   _confirm:
     description:
       - Internal, set by the action plugin over a new connection to confirm a pending change (the
@@ -190,6 +198,16 @@ confirmed:
   description: Whether the controller confirmed the new ruleset over a new connection.
   returned: when a ruleset was applied
   type: bool
+compliance:
+  description: The policy's compliance checks on this host, each with C(id), C(description), C(severity),
+    C(passed), C(on_fail) and C(unknown) (facts that could not be decided), and the counts.
+  returned: always
+  type: dict
+  sample: {compliant: false, passed: 8, failed: 1, checks: [{id: libssl-patched, passed: false, on_fail: isolated}]}
+run:
+  description: The run record (schema C(distsec.run/1)) written into O(policy_file); see docs/dev/enforce-design.md.
+  returned: always
+  type: dict
 durations:
   description: Seconds spent on the host per step (status, evaluate_render, plan, validate, apply_readback, record).
   returned: always
@@ -214,6 +232,12 @@ from ansible_collections.distsec.framework.plugins.module_utils._apply.firewall 
     choose_backend,
     make_backend,
     subprocess_runner,
+)
+from ansible_collections.distsec.framework.plugins.module_utils._enforce.record import (
+    compliance_of,
+    drift_of,
+    run_record,
+    write_policy_record,
 )
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.conditions import parse_time
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import active_rules, decide
@@ -274,17 +298,43 @@ def _mapping(module, name, value):
 
 
 def _write_policy_record(path, record):
-    if not path:
-        return
-    data = {}
-    try:
-        with open(path, encoding="utf-8") as handle:
-            loaded = json.load(handle)
-        data = loaded if isinstance(loaded, dict) else {}
-    except (OSError, ValueError):
-        data = {}
-    data.update(record)
-    atomic_write(path, json.dumps(data, sort_keys=True, indent=1) + "\n", mode=0o640)
+    write_policy_record(path, record)
+
+
+def _run_fields(params, compiled, result, mode, error=None):
+    """The policy record's run fields: compliant, checks, last_run (docs/dev/enforce-design.md)."""
+    run = dict(params["run"] or {})
+    host = str(run.pop("host", "") or os.uname()[1].split(".")[0])
+    policy = {"hash": compiled.get("hash"), "domain": compiled.get("domain")}
+    expires = (compiled.get("metadata") or {}).get("expires")
+    if expires:
+        policy["expires"] = expires
+    policy.update({k: v for k, v in run.items() if k in RUN_POLICY_KEYS})
+    compliance = result["compliance"]
+    record = run_record(
+        host=host,
+        mode=mode,
+        result="failed" if error else "ok",
+        error=error,
+        changed=bool(result.get("changed")),
+        policy=policy,
+        profile=result["profile"],
+        compliance=compliance,
+        drift=drift_of(drift=result["drift"], rules=result.get("rules"), applied=result["applied"], mode=mode),
+        firewall={
+            "backend": (result.get("backend") or {}).get("name"),
+            "applied": result["applied"],
+            "confirmed": result.get("confirmed"),
+            "reason": result.get("reason"),
+            "rules": result.get("rules") or {"added": [], "removed": [], "moved": []},
+        },
+    )
+    result["run"] = record
+    last_run = {**record, "compliance": {k: v for k, v in compliance.items() if k != "checks"}}
+    return {"compliant": compliance["compliant"], "checks": compliance["checks"], "last_run": last_run}
+
+
+RUN_POLICY_KEYS = ("source", "serial", "domain", "expires", "expired", "in_grace", "rejected")
 
 
 def _confirm(module, watchdog):
@@ -322,6 +372,7 @@ def main():
             confirm_timeout=dict(type="int", default=30),
             state_dir=dict(type="path", default="/var/lib/distsec/firewall"),
             policy_file=dict(type="str", default="/var/lib/distsec/policy.json"),
+            run=dict(type="dict"),
             _confirm=dict(type="str"),
             _outcome=dict(type="str"),
             _ssh_connection=dict(type="str"),
@@ -370,6 +421,7 @@ def main():
         profile=profile,
         drift=False,
         policy=compiled.get("hash"),
+        compliance=compliance_of(decision.checks),
         durations=clock.durations,
     )
 
@@ -439,13 +491,21 @@ def main():
                 before=_ids_text(backend.in_effect() if plan.before else {}),
                 after=_ids_text(backend.intended(artefacts)),
             )
+        mode = "audit" if module.check_mode else "enforce"
         if not plan.changed:
             result["applied"] = True
+            fields = _run_fields(params, compiled, result, mode)
+            if not module.check_mode:
+                try:
+                    _write_policy_record(params["policy_file"], {**fields, "profile": decision.profile})
+                except OSError as exc:
+                    module.warn(f"the run record could not be written to {params['policy_file']}: {exc}")
             module.exit_json(**result)
         backend.validate(artefacts)
         clock.lap("validate")
         if module.check_mode:
             result["changed"] = True
+            _run_fields(params, compiled, result, mode)
             module.exit_json(**result)
 
         watchdog.lock()
@@ -494,6 +554,10 @@ def main():
             }
             if expires:
                 record["expires"] = expires
+            # written now (no commit-confirmed) or when the controller confirms: confirmed either way
+            view = {**result, "confirmed": True}
+            record.update(_run_fields(params, compiled, view, mode))
+            result["run"] = view["run"]
             if token is None:
                 _write_policy_record(params["policy_file"], record)
                 result["confirmed"] = True

@@ -65,6 +65,15 @@ options:
     description:
       - The time to check the expiry against, as ISO 8601 (default is the host's clock). For tests.
     type: str
+  grace:
+    description:
+      - "Only when re-verifying the stored bundle (no O(bundle)): a stored policy that expired less than this
+        long ago is still returned, with RV(expired) and RV(in_grace) true, when every other check passes. The
+        policy's own C(expired_profile) then decides what the firewall enforces. Past the grace period the
+        task fails with reason C(expired) as without it. A duration such as V(1d), V(12h), or V(0) (none)."
+      - A pushed bundle that has expired is always refused.
+    type: str
+    default: "0"
   policy_file:
     description:
       - The host's policy record read by the Security Status (C(policy) collector). Empty string writes
@@ -159,6 +168,18 @@ compiled:
   description: The compiled policy carried by the bundle (its C(policy.json)), for M(distsec.framework.firewall).
   returned: success
   type: dict
+expired:
+  description: Whether the bundle has expired (also true when it is returned within O(grace)).
+  returned: after the bundle could be read
+  type: bool
+in_grace:
+  description: Whether the stored bundle has expired and is returned only because of O(grace).
+  returned: after the bundle could be read
+  type: bool
+grace_until:
+  description: When the grace period of an expired stored bundle ends (UTC).
+  returned: when the stored bundle has expired and O(grace) is set
+  type: str
 reason:
   description: The rejection reason code.
   returned: when the bundle is rejected
@@ -185,6 +206,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.distsec.framework.plugins.module_utils._apply.backend import atomic_write
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.conditions import parse_time
+from ansible_collections.distsec.framework.plugins.module_utils._pki.errors import BadRequest
+from ansible_collections.distsec.framework.plugins.module_utils._pki.lifetime import parse_duration
 from ansible_collections.distsec.framework.plugins.module_utils._trust.canonical import (
     StrictJSONError,
     canonical,
@@ -297,6 +320,20 @@ def verify(data, store, host, groups, now):
         return state, None, None, None, f"cannot verify: the host's trust data is not usable: {exc}"
 
 
+def grace_seconds(text):
+    """Seconds of the grace option; BadRequest when it is not a duration."""
+    text = (text or "").strip()
+    return 0 if text in ("", "0") else parse_duration(text, "grace")
+
+
+def expiry_of(data):
+    """The bundle's signed expiry as epoch seconds, or None (the verification has said it is well formed)."""
+    try:
+        return parse_time(json.loads(data)["signed"]["expires"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def record_rejection(module, rejected, now):
     path = module.params["policy_file"]
     if not path or module.check_mode:
@@ -335,6 +372,7 @@ def main():
             host=dict(type="str"),
             groups=dict(type="list", elements="str", default=[]),
             now=dict(type="str"),
+            grace=dict(type="str", default="0"),
             policy_file=dict(type="str", default="/var/lib/distsec/policy.json"),
         ),
         supports_check_mode=True,
@@ -347,6 +385,10 @@ def main():
         now = parse_time(params["now"])
         if now is None:
             module.fail_json(msg=f"now: {params['now']!r} is not an ISO 8601 time (e.g. 2026-11-23T12:00:00Z)")
+    try:
+        grace = grace_seconds(params["grace"])
+    except BadRequest as exc:
+        module.fail_json(msg=str(exc))
     host = params["host"] or socket.gethostname().split(".", 1)[0]
     store = TrustStore(params["state_dir"], initial_root_path=params["trust_root"])
     result = dict(changed=False, source=params["bundle"] or STORED)
@@ -357,8 +399,30 @@ def main():
     state, accepted, compiled, rejected, problem = verify(data, store, host, params["groups"], now)
     if problem:
         module.fail_json(msg=problem, **result)
+    result.update(expired=False, in_grace=False)
+    if rejected is not None and rejected.reason == "expired" and not params["bundle"] and grace:
+        expires_at = expiry_of(data)
+        if expires_at is not None:
+            result["grace_until"] = format_time(expires_at + grace)
+            if now <= expires_at + grace:
+                # every other check, as of the last second it was valid
+                state, accepted, compiled, late, problem = verify(data, store, host, params["groups"], expires_at - 1)
+                if problem:
+                    module.fail_json(msg=problem, **result)
+                if late is None:
+                    rejected = None
+                    result.update(expired=True, in_grace=True)
+                    module.warn(
+                        f"the stored policy (serial {accepted.serial}) expired at {accepted.expires}; it is kept "
+                        f"until {result['grace_until']} (grace), then the host falls back to the default-restrictive "
+                        "policy: publish a fresh bundle"
+                    )
+                else:
+                    rejected = late
     if rejected is not None:
         result.update(reason=rejected.reason, detail=rejected.detail, trusted=state)
+        if rejected.reason == "expired":
+            result["expired"] = True
         record_rejection(module, rejected, now)
         module.fail_json(msg=f"rejected: {rejected.reason}: {rejected.detail}", **result)
 

@@ -15,7 +15,18 @@ from ansible_collections.distsec.framework.plugins.module_utils._status.base imp
 __all__ = ["KEYS", "POLICY_JSON", "collect_policy"]
 
 POLICY_JSON = "/var/lib/distsec/policy.json"
-KEYS = ("domain", "serial", "hash", "applied_at", "expires", "profile", "last_rejection")
+KEYS = (
+    "domain",
+    "serial",
+    "hash",
+    "applied_at",
+    "expires",
+    "profile",
+    "last_rejection",
+    "compliant",
+    "checks",
+    "last_run",
+)
 MAX_SIZE = 16 * 1024 * 1024
 
 

@@ -187,6 +187,47 @@ def test_an_expired_stored_bundle_is_reported_and_kept(host):
     assert after == before
 
 
+def test_an_expired_stored_bundle_is_kept_within_the_grace_period_only(host):
+    signed = host.run(host.sign())
+    expires = signed["expires"]
+    before = host.snapshot()
+    # one day past is inside 2d; every other check still runs, as of the moment it expired
+    later = host.run(now=_plus(expires, 86400), grace="2d")
+    assert not later.get("failed") and later["expired"] is True and later["in_grace"] is True
+    assert later["compiled"]["domain"] == "example.org" and later["serial"] == 1
+    assert later["grace_until"] == _plus(expires, 2 * 86400)
+    assert "falls back to the default-restrictive policy" in json.dumps(later.get("warnings"))
+    assert host.snapshot() == before, "a policy kept within the grace period writes nothing"
+
+    past = host.run(now=_plus(expires, 3 * 86400), grace="2d")
+    assert past["failed"] and past["reason"] == "expired" and past["expired"] is True
+    assert past["grace_until"] == _plus(expires, 2 * 86400)
+
+    tamper(host.state / "bundle.json", host.state / "bundle.json", "file")
+    tampered = host.run(now=_plus(expires, 86400), grace="2d")
+    assert tampered["failed"] and tampered["reason"] == "hash-mismatch", "the grace period never hides tampering"
+
+
+def test_the_grace_period_never_applies_to_a_pushed_bundle(host):
+    bundle = host.sign()
+    expires = json.loads(bundle.read_text())["signed"]["expires"]
+    out = host.run(bundle, now=_plus(expires, 60), grace="2d")
+    assert out["failed"] and out["reason"] == "expired" and out.get("in_grace") is False
+
+
+def test_a_bad_grace_is_a_clear_error(host):
+    host.run(host.sign())
+    out = host.run(grace="soon")
+    assert out["failed"] and "grace: 'soon' is not a duration" in out["msg"]
+
+
+def _plus(iso, seconds):
+    from ansible_collections.distsec.framework.plugins.module_utils._evaluate.conditions import parse_time
+    from ansible_collections.distsec.framework.plugins.module_utils._trust.canonical import format_time
+
+    return format_time(parse_time(iso) + seconds)
+
+
 def test_newer_serial_accepted_older_refused_as_rollback(host):
     first = host.sign("one.json")
     second = host.sign("two.json")

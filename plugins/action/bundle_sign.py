@@ -162,7 +162,31 @@ class ActionModule(ActionBase):
             raise SignError(
                 f"the policy is for domain {compiled['domain']!r}, the keys in {keys} for {signed_root['domain']!r}"
             )
+        with keydir.signing():
+            return self._sign_locked(
+                keydir,
+                {
+                    "root": root,
+                    "signers": signers,
+                    "compiled": compiled,
+                    "targets": targets,
+                    "warnings": warnings,
+                    "serial": serial,
+                    "dest": dest,
+                    "lifetime": lifetime,
+                    "renew_before": renew_before,
+                    "roots_since": roots_since,
+                },
+            )
+
+    def _sign_locked(self, keydir, job):
+        """Under the key directory's signing lock: keep dest, or sign the next serial."""
+        root, signers, compiled, targets = job["root"], job["signers"], job["compiled"], job["targets"]
+        warnings, serial, dest = job["warnings"], job["serial"], job["dest"]
+        lifetime, renew_before, roots_since = job["lifetime"], job["renew_before"], job["roots_since"]
+        signed_root = root["signed"]
         last = keydir.last_serial()
+        shadow = keydir.last_serial_for(targets)
         now = int(time.time())
 
         def build(at_serial, issued, expires):
@@ -193,8 +217,8 @@ class ActionModule(ActionBase):
             same_bytes, same_manifest = build(old_serial, old_issued, old_expires)
             same = same_bytes == data
             remaining = parse_time(old_expires) - now
-            wanted = serial if serial is not None else last
-            if same and old_serial == wanted and (serial is not None or remaining > renew_before):
+            kept = old_serial == serial if serial is not None else old_serial >= shadow
+            if same and kept and (serial is not None or remaining > renew_before):
                 if remaining <= renew_before:
                     self._display.warning(
                         f"bundle_sign: {dest} (serial {old_serial}) expires at {old_expires}; sign a new serial to renew it"
@@ -239,6 +263,7 @@ class ActionModule(ActionBase):
             raise SignError(
                 f"{keydir.serial_path}: cannot record serial {new_serial}: {exc.strerror or exc} ({dest} is written)"
             ) from None
+        keydir.record_signing(targets, new_serial)
         return out
 
     @staticmethod

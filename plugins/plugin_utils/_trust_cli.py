@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import fcntl
 import hashlib
+import json
 import os
 import re
 import stat
@@ -140,6 +143,63 @@ class KeyDir:
         self.keys = os.path.join(path, "keys")
         self.retired = os.path.join(self.keys, "retired")
         self.serial_path = os.path.join(path, "serial")
+        self.signed_path = os.path.join(path, "signed-targets.json")
+        self.lock_path = os.path.join(path, ".sign.lock")
+
+    @contextlib.contextmanager
+    def signing(self):
+        """Serialise signings (parallel forks sign per-host bundles): serial and records stay consistent."""
+        try:
+            handle = open(self.lock_path, "a", encoding="ascii")  # noqa: SIM115 - held for the block
+        except OSError as exc:
+            raise CommandError(f"{self.lock_path}: cannot open the signing lock: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield self
+        finally:
+            handle.close()
+
+    def signed_targets(self) -> Optional[Dict[str, int]]:
+        """The last serial signed per target ("host:NAME", "group:NAME", "*" for every host); None before any."""
+        try:
+            data = read_capped(self.signed_path, MAX_ROOT)
+        except TrustError as exc:
+            raise CommandError(str(exc)) from None
+        if data is None:
+            return None
+        try:
+            loaded = json.loads(data)
+        except ValueError as exc:
+            raise CommandError(f"{self.signed_path}: not JSON ({exc}); remove it to start over") from None
+        if not isinstance(loaded, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in loaded.values()
+        ):
+            raise CommandError(f"{self.signed_path}: expected a mapping of target to serial; remove it to start over")
+        return loaded
+
+    def last_serial_for(self, targets: Dict[str, List[str]]) -> int:
+        """The highest serial signed for bundles a host of `targets` may have accepted.
+
+        A bundle for named hosts only is shadowed by later bundles for those hosts, for any group
+        (membership is not known here) or for every host; any other bundle by every later bundle.
+        Without records (older key directories) every bundle counts, as before.
+        """
+        records = self.signed_targets()
+        if records is None or targets["groups"] or not targets["hosts"]:
+            return self.last_serial()
+        wanted = {f"host:{h}" for h in targets["hosts"]}
+        return max([v for k, v in records.items() if k in wanted or k == "*" or k.startswith("group:")] or [0])
+
+    def record_signing(self, targets: Dict[str, List[str]], serial: int) -> None:
+        records = self.signed_targets() or {}
+        keys = [f"host:{h}" for h in targets["hosts"]] + [f"group:{g}" for g in targets["groups"]] or ["*"]
+        for key in keys:
+            records[key] = max(records.get(key, 0), serial)
+        text = json.dumps(records, sort_keys=True, indent=1) + "\n"
+        try:
+            atomic_write_bytes(self.signed_path, text.encode("ascii"), 0o600)
+        except OSError as exc:
+            raise CommandError(f"{self.signed_path}: cannot record serial {serial}: {exc.strerror or exc}") from None
 
     def _json(self, path: str) -> Any:
         try:
@@ -513,6 +573,14 @@ def run_bundle_sign(args: argparse.Namespace) -> int:
         raise CommandError(
             f"the policy is for domain {compiled['domain']!r}, the keys in {args.keys} for {signed_root['domain']!r}"
         )
+    with keydir.signing():
+        return _sign_locked(args, keydir, (root, signers, compiled, targets, lifetime))
+
+
+def _sign_locked(args: argparse.Namespace, keydir: KeyDir, job: Tuple[Any, ...]) -> int:
+    """Under the key directory's signing lock: the next serial, the bundle, the records."""
+    root, signers, compiled, targets, lifetime = job
+    signed_root = root["signed"]
     last = keydir.last_serial()
     serial = args.serial if args.serial is not None else last + 1
     now = int(time.time())
@@ -533,6 +601,7 @@ def run_bundle_sign(args: argparse.Namespace) -> int:
         atomic_write_bytes(keydir.serial_path, f"{max(last, serial)}\n".encode("ascii"), 0o600)
     except OSError as exc:
         raise CommandError(f"{keydir.serial_path}: cannot record serial {serial}: {exc.strerror or exc}") from None
+    keydir.record_signing(targets, serial)
     who = ", ".join([f"host {h}" for h in targets["hosts"]] + [f"group {g}" for g in targets["groups"]]) or "every host"
     print(
         f"signed {args.out}: domain {signed_root['domain']}, serial {serial}, expires {expires}, for {who}, "

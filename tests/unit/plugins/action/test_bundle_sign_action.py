@@ -117,3 +117,53 @@ def test_bad_arguments_are_clear_errors(tmp_path, keys):
     assert results[3]["msg"].startswith("invalid PSL policy") and results[3]["problems"]
     assert "--target" in results[4]["msg"] or "rack:7" in results[4]["msg"]
     assert not dest.exists()
+
+
+def test_per_host_bundles_stay_idempotent_until_a_wider_bundle_is_signed(tmp_path, keys):
+    """publish.yml signs one bundle per host: host b's signing must not make host a's bundle stale."""
+    a, b = tmp_path / "a.bundle.json", tmp_path / "b.bundle.json"
+    first = run_play(
+        tmp_path,
+        [
+            _sign(keys, a, host="ws-a", groups=["workstations"]),
+            _sign(keys, b, host="ws-b", groups=["workstations"]),
+            _sign(keys, a, host="ws-a", groups=["workstations"]),
+            _sign(keys, b, host="ws-b", groups=["workstations"]),
+        ],
+    )
+    assert [r["serial"] for r in first] == [1, 2, 1, 2]
+    assert [r["changed"] for r in first] == [True, True, False, False]
+    assert first[0]["targets"] == {"hosts": ["ws-a"], "groups": []}
+    records = json.loads((keys / "signed-targets.json").read_text())
+    assert records == {"host:ws-a": 1, "host:ws-b": 2}
+
+    # a bundle for a group may have reached ws-a with a higher serial: ws-a's own must be re-signed above it
+    group = run_play(tmp_path, [_sign(keys, tmp_path / "g.json", targets=["group:workstations"])])[0]
+    assert group["serial"] == 3
+    again = run_play(tmp_path, [_sign(keys, a, host="ws-a", groups=["workstations"])])[0]
+    assert again["changed"] is True and again["serial"] == 4
+    assert json.loads((keys / "signed-targets.json").read_text())["host:ws-a"] == 4
+
+
+def test_parallel_forks_sign_distinct_serials_under_the_lock(tmp_path, keys):
+    import subprocess
+
+    script = (
+        "import sys; from ansible_collections.distsec.framework.plugins.plugin_utils._cli import main; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+
+    def sign(i):
+        argv = ["bundle", "sign", "--keys", str(keys), "--expires", "7d", "--host", f"ws{i}"]
+        argv += ["--out", str(tmp_path / f"ws{i}.json"), str(MAIL)]
+        return subprocess.Popen([sys.executable, "-c", script, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    procs = [sign(i) for i in range(6)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    serials = sorted(json.loads((tmp_path / f"ws{i}.json").read_text())["signed"]["serial"] for i in range(6))
+    assert serials == [1, 2, 3, 4, 5, 6]
+    assert (keys / "serial").read_text().strip() == "6"
+    assert json.loads((keys / "signed-targets.json").read_text()) == {
+        f"host:ws{i}": json.loads((tmp_path / f"ws{i}.json").read_text())["signed"]["serial"] for i in range(6)
+    }

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import List, Optional
 
+from ansible_collections.distsec.framework.plugins.module_utils._apply.restrictive import boot_ruleset
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.conditions import parse_time
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import active_rules, decide
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import FlowError
@@ -17,9 +18,10 @@ from ansible_collections.distsec.framework.plugins.module_utils._render import w
 from ansible_collections.distsec.framework.plugins.module_utils._render.nftables import RenderError
 
 from .._cli import GROUPS, Command, CommandError
-from .api import preview
+from .api import PolicyInvalid, preview
 from .compiler import Policy, compile_policy, load_policy, policy_schema
 from .problems import PslError
+from .restrictive import restrictive_policy
 from .testing import StatusError, explain, load_status, run_tests
 
 __all__ = ["FORMATS", "register"]
@@ -157,6 +159,32 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_restrictive(args: argparse.Namespace) -> int:
+    try:
+        compiled = restrictive_policy(
+            domain=args.domain,
+            management_from=args.management_from,
+            management_port=args.management_port,
+            pdp=args.pdp,
+            patch_mirrors=args.patch_mirrors,
+            dns_servers=args.dns_servers,
+            ntp_servers=args.ntp_servers,
+            pki=args.pki,
+        )
+    except PolicyInvalid as exc:
+        raise CommandError(str(exc), exit_code=2) from None
+    if args.format == "nftables":
+        try:
+            text = boot_ruleset(compiled).text
+        except RenderError as exc:
+            raise CommandError(f"cannot render the nftables ruleset: {exc}") from None
+        sys.stdout.write(text)
+        return 0
+    json.dump(compiled, sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
+
+
 def run_schema(args: argparse.Namespace) -> int:
     json.dump(policy_schema(), sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
@@ -185,6 +213,41 @@ def _configure_compile(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--management-port", type=int, default=22, metavar="PORT", help="the management port (22)")
 
 
+def _configure_restrictive(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Print distsec's built-in default-restrictive policy, compiled (JSON), or the nftables file a host "
+        "loads at boot (nft -f FILE replaces table inet distsec). Profile isolated: only the baseline "
+        "(loopback, established, ICMPv6 essentials, management from --management-from) and the remediation "
+        "paths to the addresses given. Addresses: IPv4/IPv6 addresses, prefixes or ranges."
+    )
+    parser.add_argument("--domain", required=True, help="the Security Domain")
+    parser.add_argument(
+        "--management-from",
+        action="extend",
+        nargs="+",
+        required=True,
+        metavar="ADDR",
+        help="admin addresses or networks that keep the management port (required: no lockout)",
+    )
+    parser.add_argument("--management-port", type=int, default=22, metavar="PORT", help="the management port (22)")
+    for name, what in (
+        ("pdp", "the PDP (everything)"),
+        ("patch-mirrors", "patch and signature mirrors (tcp 80, 443)"),
+        ("dns-servers", "DNS servers (udp, tcp 53)"),
+        ("ntp-servers", "NTP servers (udp 123)"),
+        ("pki", "the domain PKI (tcp 80, 443)"),
+    ):
+        parser.add_argument(
+            f"--{name}", action="extend", nargs="+", default=[], metavar="ADDR", help=f"remediation path to {what}"
+        )
+    parser.add_argument(
+        "--format",
+        choices=["json", "nftables"],
+        default="json",
+        help="json: the compiled policy; nftables: the ruleset file the default_restrictive module writes",
+    )
+
+
 def _configure_explain(parser: argparse.ArgumentParser) -> None:
     _paths(parser)
     _target(parser)
@@ -204,5 +267,6 @@ def register() -> None:
             Command("test", "run the policy's own tests (its tests: section)", _paths, run_test),
             Command("schema", "print the PSL JSON Schema (for editors; also docs/psl.schema.json)", lambda p: None, run_schema),
             Command("explain", "which profile applies, which rule decides a flow, and why", _configure_explain, run_explain),
+            Command("restrictive", "print the built-in default-restrictive policy (JSON) or its nftables boot file", _configure_restrictive, run_restrictive),
         ]
     )  # fmt: skip

@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
+import yaml
+
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.conditions import parse_time
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.flows import ICMP_TYPES, ICMPV6_TYPES
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.versions import VersionError
@@ -25,11 +27,19 @@ from ansible_collections.distsec.framework.plugins.module_utils._status.schema i
 
 from . import schema as schema_mod
 from .expr import ExprError, parse_expression
-from .loader import Document, load_documents
+from .loader import Document, load_documents, parse_text
 from .mechanisms import MECHANISMS
 from .problems import Loc, Problems, PslError
 
-__all__ = ["FORMAT", "Policy", "canonical_json", "compile_policy", "load_policy", "policy_schema"]
+__all__ = [
+    "FORMAT",
+    "Policy",
+    "canonical_json",
+    "compile_policy",
+    "load_policy",
+    "load_policy_document",
+    "policy_schema",
+]
 
 FORMAT = "distsec.compiled-policy/1"
 _OPEN = {"in": "drop", "out": "accept", "forward": "drop"}
@@ -112,7 +122,7 @@ def _as_list(value: Any) -> List[Any]:
 
 
 class _Builder:
-    def __init__(self, docs: List[Document], problems: Problems, root_dir: str = ".") -> None:
+    def __init__(self, docs: List[Document], problems: Problems, root_dir: Optional[str] = ".") -> None:
         self.docs = docs
         self.root_dir = root_dir
         self._rel: Dict[str, str] = {}
@@ -566,7 +576,9 @@ class _Builder:
     default_scheme: Optional[str] = None
 
 
-def _relative(file: str, root_dir: str) -> str:
+def _relative(file: str, root_dir: Optional[str]) -> str:
+    if root_dir is None:  # a document built in code: its origin name as given
+        return file
     return os.path.relpath(os.path.abspath(file), root_dir).replace(os.sep, "/")
 
 
@@ -621,6 +633,34 @@ def load_policy(paths: List[str]) -> Policy:
     """Read, check and resolve a policy. Raises PslError listing every problem."""
     problems = Problems()
     docs = load_documents(list(paths), problems)
+    return _build_policy(docs, problems, os.path.dirname(os.path.abspath(paths[0])))
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """YAML without anchors: PSL refuses them, and a value used twice must be written twice."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def load_policy_document(document: Dict[str, Any], origin: str = "<document>") -> Policy:
+    """A policy built in code (one PSL document as a mapping), checked like a file named `origin`.
+
+    The mapping goes through the same YAML reader as a file, so every check and limit applies and
+    problems are located as `ORIGIN:LINE:COL` in its YAML text. `origin` is kept as given in
+    `sources` and rule origins (use a name in angle brackets, e.g. `<default-restrictive>`).
+    No include is followed. Raises PslError listing every problem.
+    """
+    problems = Problems()
+    if "include" in document:
+        problems.error(Loc(origin, 1, 1), "a policy built in code cannot include files")
+        raise PslError(problems)
+    text = yaml.dump(dict(document), Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)
+    doc = parse_text(text, origin, problems)
+    return _build_policy([doc] if doc is not None else [], problems, None)
+
+
+def _build_policy(docs: List[Document], problems: Problems, root_dir: Optional[str]) -> Policy:
     schema = policy_schema()
     valid_docs = []
     for doc in docs:
@@ -635,7 +675,7 @@ def load_policy(paths: List[str]) -> Policy:
     if not valid_docs:
         raise PslError(problems)
 
-    b = _Builder(valid_docs, problems, os.path.dirname(os.path.abspath(paths[0])))
+    b = _Builder(valid_docs, problems, root_dir)
     domains = [(d, d.data["domain"]) for d in valid_docs if "domain" in d.data]
     if not domains:
         problems.error(

@@ -70,8 +70,9 @@ build: venv ## Build the collection tarball into .build/
 demo: venv image ## The main job on the local container fleet (see README)
 	@tools/demo.sh
 
-demo-clean: venv ## Remove the demo fleet
+demo-clean: venv ## Remove the demo fleet and its PDP directory (.cache/demo)
 	molecule destroy -s default
+	rm -rf .cache/demo
 
 clean: ## Remove build output and caches (keeps .venv and the image)
 	rm -rf .build .cache .pytest_cache .ruff_cache tests/output

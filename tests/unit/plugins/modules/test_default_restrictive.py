@@ -371,3 +371,68 @@ def test_the_loaded_ruleset_with_real_connections(netns, peer, tmp_path):
     finally:
         server.kill()
         server.wait()
+
+
+# ---- the role, in check mode (a real run needs systemd: molecule) ----------------------------
+
+
+def _role_play(netns, tmp_path, role_vars, *, check=True):
+    book = tmp_path / "role.yml"
+    play = {"hosts": "localhost", "gather_facts": False, "vars": role_vars,
+            "roles": ["distsec.framework.default_restrictive"]}  # fmt: skip
+    book.write_text(yaml.safe_dump([play]))
+    env = dict(
+        os.environ,
+        ANSIBLE_STDOUT_CALLBACK="json",
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        PATH=f"{BIN}:{os.environ['PATH']}",
+        ANSIBLE_COLLECTIONS_PATH=str(TOP / ".ansible" / "collections"),
+    )
+    argv = [*netns, str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(book)] + ["--check"] * check
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=180)
+    report = json.loads(proc.stdout)
+    return {t["task"]["name"].split(" : ", 1)[-1]: t["hosts"]["localhost"] for t in report["plays"][0]["tasks"]}
+
+
+@pytest.mark.netns
+def test_the_role_in_check_mode(netns, tmp_path):
+    if not shutil.which("systemctl") or not (BIN / "ansible-playbook").exists():
+        pytest.skip("needs systemctl (read with is-enabled only) and ansible-playbook")
+    base = {
+        "distsec_domain": "corp.example.org",
+        "distsec_management_networks": ["198.51.100.0/28", "2001:db8:ff::/64"],
+        "distsec_pdp_addresses": ["2001:db8::10"],
+        "distsec_pki_addresses": ["2001:db8::443"],
+        "default_restrictive_path": str(tmp_path / "etc" / "default-restrictive.nft"),
+        "default_restrictive_firewall_state_dir": str(tmp_path / "firewall"),
+    }
+    tasks = _role_play(netns, tmp_path, base)
+    install = tasks["Install the ruleset file and the unit that loads it at boot"]
+    assert install["changed"] is True and install["enforced"] is False and install["profile"] == "isolated"
+    assert "baseline-remediation-pki" in install["rules"]["output"]
+    assert install["hash"] == restrictive_policy(
+        domain="corp.example.org", management_from=base["distsec_management_networks"],
+        pdp=["2001:db8::10"], pki=["2001:db8::443"],
+    )["hash"]  # fmt: skip
+    loaded = tasks["Enforce it now (lockout guard, commit-confirmed)"]
+    assert loaded.get("skipped") is not True and loaded["changed"] is True, loaded
+    assert (
+        loaded["reason"] == "nothing of ours is loaded" and "input: baseline-management-in" in loaded["rules"]["added"]
+    )
+    assert not (tmp_path / "etc").exists() and not (tmp_path / "firewall" / "nftables.json").exists()
+    assert _nft(netns, "list", "ruleset")[1] == "", "check mode touches no kernel table"
+
+    never = _role_play(netns, tmp_path, {**base, "default_restrictive_load_now": False})
+    assert never["Enforce it now (lockout guard, commit-confirmed)"].get("skipped") is True
+
+    locked_out = _role_play(netns, tmp_path, {**base, "distsec_management_networks": []})
+    failed = locked_out["Say which variable to fix"]
+    assert failed.get("failed") is True
+    assert "management_from: give at least one admin address" in failed["msg"]
+    assert "distsec_management_networks" in failed["msg"] and "nothing was changed" in failed["msg"]
+    assert "Install the ruleset file and the unit that loads it at boot" not in locked_out
+
+    wrong = _role_play(netns, tmp_path, {**base, "default_restrictive_load_now": "maybe"})
+    assert any(r.get("failed") and "default_restrictive_load_now" in r["msg"] for r in wrong.values()), wrong

@@ -85,10 +85,12 @@ class _Parser(argparse.ArgumentParser):
 def _register_commands() -> None:
     """Let each feature add its commands to its group (imported here to avoid a cycle)."""
     from ._psl.cli import register as register_psl  # noqa: PLC0415
+    from ._report.cli import register as register_report  # noqa: PLC0415
     from ._status_cli import register as register_status  # noqa: PLC0415
     from ._trust_cli import register as register_trust  # noqa: PLC0415
 
     register_psl()
+    register_report()
     register_status()
     register_trust()
 

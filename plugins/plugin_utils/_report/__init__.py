@@ -1,0 +1,1 @@
+# PRIVATE: the fleet compliance report (docs/report.md), stdlib only: entries -> summaries -> renderers.

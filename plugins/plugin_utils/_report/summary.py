@@ -25,6 +25,7 @@ REPORT_SCHEMA = "distsec.report/1"
 FAIL_ON = ("drift", "noncompliant", "failed")
 DEFAULT_TITLE = "distsec compliance report"
 MAX_LISTED_RULES = 3
+NO_RUN = "no run record: the host failed before its run, or the play did not run the enforce role"
 
 
 def _dict(value: Any) -> Dict[str, Any]:
@@ -189,7 +190,7 @@ def summarize(entry: Dict[str, Any]) -> Dict[str, Any]:
     if not entry.get("reachable"):
         result, error = "unreachable", _text(_get(run, "error"))
     elif run is None:
-        result, error = "failed", "no run record: the host failed before the run"
+        result, error = "failed", NO_RUN
     else:
         result = "ok" if run.get("result") == "ok" else "failed"
         error = _text(run.get("error")) if result == "failed" else None

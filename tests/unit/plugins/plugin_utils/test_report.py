@@ -212,7 +212,9 @@ def test_without_a_run_record_the_status_policy_speaks():
     )
     del stat_["domain"]["domain"]
     host = summarize({"host": "ws6", "status": stat_, "run": None, "reachable": True})
-    assert host["result"] == "failed" and host["error"] == "no run record: the host failed before the run"
+    assert host["result"] == "failed" and host["error"] == (
+        "no run record: the host failed before its run, or the play did not run the enforce role"
+    )
     assert host["policy"]["serial"] == 11 and host["profile"]["name"] == "quarantine"
     assert host["domain"] is None and host["policy"]["domain"] == DOMAIN
     assert host["compliance"]["source"] == "status"
@@ -223,7 +225,7 @@ def test_without_a_run_record_the_status_policy_speaks():
     )
     assert host["rejected"]["reason"] == "rollback" and host["rejected_in_run"] is False
     assert host["problems"] == [
-        "ws6: run failed: no run record: the host failed before the run",
+        "ws6: run failed: no run record: the host failed before its run, or the play did not run the enforce role",
         "ws6: last pushed bundle refused (2026-11-20T08:00:00Z): rollback: serial 3 is older than 11",
         "ws6: check ssh-hardened failed (high)",
     ]

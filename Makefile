@@ -23,8 +23,9 @@ export PY_COLORS := $(if $(CI),0,1)
 # molecule scenario for test-molecule (empty: all of them)
 SCENARIO ?=
 # Debian packages the tests need on this machine (firewalld only for firewall-offline-cmd:
-# tools/host-packages.sh installs it without starting or enabling the daemon)
-HOST_PACKAGES := podman runc debootstrap nftables iproute2 shellcheck firewalld
+# tools/host-packages.sh installs it without starting or enabling the daemon; chromium renders
+# the fleet report's HTML headless)
+HOST_PACKAGES := podman runc debootstrap nftables iproute2 shellcheck firewalld chromium
 
 .PHONY: help venv host-packages image lint sanity unit test-molecule test bench build demo demo-clean clean pin
 

@@ -348,7 +348,7 @@ def _host_facts(host: Dict[str, Any]) -> List[str]:
             ("result", _result_badge(host)),
             ("firewall", _or_dash(firewall["backend"])),
             ("applied", _yes_no(firewall["applied"])),
-            ("why", _or_dash(firewall["reason"])),
+            ("firewall change", _or_dash(firewall["reason"])),
         ],
     )
     out.append("</div>")

@@ -185,6 +185,7 @@ from ansible_collections.distsec.framework.plugins.module_utils._apply.restricti
 from ansible_collections.distsec.framework.plugins.module_utils._render.nftables import RenderError
 
 MODE = 0o644
+ENABLED = ("enabled", "enabled-runtime", "linked", "linked-runtime")
 # The firewall module's records: STATE_DIR/BACKEND.json (Backend.record_path).
 RECORDS = tuple(f"{b.name}.json" for b in (NftablesBackend, IptablesBackend, FirewalldBackend))
 FILTER_HINT = "pass the output of the distsec.framework.restrictive_policy filter"
@@ -364,9 +365,9 @@ def _present(host, unit_path, current):
 def _absent(host, unit_path, current):
     params = host.params
     unit_file = host.read(unit_path)
-    if unit_file is not None or params["_systemctl"] or host.module.get_bin_path("systemctl"):
-        if host.unit_state(params["unit"]) in ("enabled", "enabled-runtime", "linked", "linked-runtime"):
-            host.systemctl_run("disable", params["unit"], done="nothing was removed")
+    has_systemd = unit_file is not None or params["_systemctl"] or host.module.get_bin_path("systemctl")
+    if has_systemd and host.unit_state(params["unit"]) in ENABLED:
+        host.systemctl_run("disable", params["unit"], done="nothing was removed")
     if unit_file is not None:
         host.remove(unit_path, "unit file")
         host.systemctl_run("daemon-reload", done=f"{unit_path} is removed; run 'systemctl daemon-reload' by hand")

@@ -170,6 +170,7 @@ def run_restrictive(args: argparse.Namespace) -> int:
             dns_servers=args.dns_servers,
             ntp_servers=args.ntp_servers,
             pki=args.pki,
+            dhcp=args.dhcp,
         )
     except PolicyInvalid as exc:
         raise CommandError(str(exc), exit_code=2) from None
@@ -217,8 +218,9 @@ def _configure_restrictive(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Print distsec's built-in default-restrictive policy, compiled (JSON), or the nftables file a host "
         "loads at boot (nft -f FILE replaces table inet distsec). Profile isolated: only the baseline "
-        "(loopback, established, ICMPv6 essentials, management from --management-from) and the remediation "
-        "paths to the addresses given. Addresses: IPv4/IPv6 addresses, prefixes or ranges."
+        "(loopback, established, ICMPv6 essentials, management from --management-from), the remediation "
+        "paths to the addresses given and the DHCP client's traffic (unless --no-dhcp). Addresses: IPv4/IPv6 "
+        "addresses, prefixes or ranges."
     )
     parser.add_argument("--domain", required=True, help="the Security Domain")
     parser.add_argument(
@@ -240,6 +242,12 @@ def _configure_restrictive(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             f"--{name}", action="extend", nargs="+", default=[], metavar="ADDR", help=f"remediation path to {what}"
         )
+    parser.add_argument(
+        "--no-dhcp",
+        dest="dhcp",
+        action="store_false",
+        help="leave out the DHCP client's rules (hosts with static addresses only)",
+    )
     parser.add_argument(
         "--format",
         choices=["json", "nftables"],

@@ -185,9 +185,9 @@ def test_check_run_idempotent_check_idempotent_run(host):
 
     # nft -f loads it (twice: it replaces its own table) and leaves other tables alone.
     assert _nft(host.netns, "add", "table", "ip", "docker_like")[0] == 0
-    for _ in range(2):
+    for load in ("onto no table", "onto itself"):
         rc, _out, err = _nft(host.netns, "-f", str(host.path))
-        assert rc == 0, err
+        assert rc == 0, (load, err)
     rc, listing, _err = _nft(host.netns, "list", "table", "inet", "distsec")
     assert rc == 0
     assert "hook input priority filter; policy drop;" in listing

@@ -241,6 +241,8 @@ def test_the_command_prints_the_compiled_policy(capsys):
         argv += [f"--{name.replace('_', '-')}", *values]
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out) == _policy(**EVERY)
+    assert main([*argv, "--management-port", "2222", "--no-dhcp"]) == 0
+    assert json.loads(capsys.readouterr().out) == _policy(**EVERY, management_port=2222, dhcp=False)
 
 
 def test_the_command_prints_the_boot_file_and_nft_accepts_it(capsys, netns, tmp_path):

@@ -287,7 +287,7 @@ def test_totals():
 
 
 def test_hosts_in_natural_order_and_domains_listed():
-    items = [copy.deepcopy(entries()[2]) for _ in range(3)]
+    items = [copy.deepcopy(entries()[2]) for _copy in range(3)]
     for item, name in zip(items, ["ws10", "ws2", "db1"]):
         item["host"] = name
     built = report(items)
@@ -299,14 +299,14 @@ def test_hosts_in_natural_order_and_domains_listed():
 def _junk(rng, depth=0):
     kinds = [None, True, 7, -1.5, "", "x", "<b>", [], {}]
     if depth < 3:
-        kinds += [[_junk(rng, depth + 1) for _ in range(2)], {k: _junk(rng, depth + 1) for k in ("id", "passed")}]
+        kinds += [[_junk(rng, depth + 1) for _item in range(2)], {k: _junk(rng, depth + 1) for k in ("id", "passed")}]
     return copy.deepcopy(rng.choice(kinds))
 
 
 def test_host_data_of_any_shape_never_breaks_a_renderer():
     rng = random.Random(8)  # noqa: S311 - reproducible junk, not secrets
     keys = ["domain", "policy", "profile", "compliance", "drift", "firewall", "at", "mode", "error", "changed"]
-    for _ in range(300):
+    for _round in range(300):
         entry = copy.deepcopy(rng.choice(entries()))
         for section in (entry["run"] or {}), (entry["status"] or {}):
             for key in rng.sample(keys, 4):
@@ -457,7 +457,7 @@ def test_html_is_one_self_contained_page():
     assert "default-src 'none'" in page
     assert all(href.startswith("#") for href in parsed.hrefs)
     assert {href[1:] for href in parsed.hrefs} <= set(parsed.ids)
-    assert [d for d in parsed.details] == [
+    assert parsed.details == [
         ("host-ws1", True),
         ("host-ws2", True),
         ("host-ws3", True),

@@ -72,12 +72,14 @@ probe() {
   fi
 }
 
-report_line() {  # the report table's line for a host
-  distsec report build "$demo/reports/hosts" --format table 2>/dev/null | grep -E "^\s*$1\b" | sed 's/^/   /' || true
+host_profile() {  # host_profile HOST: the profile its last run enforced, and why (from its Security Status)
+  podman exec "$1" python3 -c 'import json
+run = json.load(open("/var/lib/distsec/status.json"))["policy"]["last_run"]
+print("%s: profile %s (%s)" % (run["host"], run["profile"]["name"], run["profile"]["reason"]))' | sed 's/^/   /'
 }
 
 table() {
-  distsec report build "$demo/reports/hosts" --format table 2>/dev/null | sed 's/^/   /'
+  distsec report build "$demo/reports" --format table 2>/dev/null | sed 's/^/   /'
 }
 
 fleet_up() {
@@ -130,7 +132,7 @@ step3() {
 
 step4() {
   step "4. Quarantine: a non-compliant host is isolated until it is fixed"
-  report_line distsec-ws2
+  host_profile distsec-ws2
   local pdp_port=8140 pdp_pid
   python3 -m http.server "$pdp_port" --bind 198.51.100.1 >/dev/null 2>&1 &
   pdp_pid=$!
@@ -145,7 +147,7 @@ step4() {
   quiet podman exec distsec-ws2 apt-get install -y -q demo-libssl
   say "$(podman exec distsec-ws2 dpkg-query -W -f='demo-libssl ${Version} installed' demo-libssl)"
   play enforce.yml -l distsec-ws2 || fail "enforce.yml failed"
-  report_line distsec-ws2
+  host_profile distsec-ws2
   probe distsec-ws2 web 198.51.100.12 80 connected "compliant again: back in home"
   summary+=("4. ws2 (vulnerable library) was isolated, reached only the PDP and the mirror, patched itself, went home")
 }
@@ -183,7 +185,7 @@ step6() {
   local rc=0
   play drift.yml || rc=$?
   [ "$rc" -eq 2 ] || fail "drift.yml exited $rc, expected 2 (drift found)"
-  say "drift.yml exited 2: $(distsec report build "$demo/reports/hosts" --format table 2>/dev/null | grep -E 'drift' | grep -v '^ *host' | head -1 | sed 's/^ *//')"
+  say "drift.yml exited 2: $(distsec report build "$demo/reports" --format table 2>/dev/null | grep -E ': drift found' | head -1 | sed 's/^ *//')"
   say "drift.yml -e remediate=true:"
   play drift.yml -e remediate=true || fail "drift.yml -e remediate=true failed"
   probe distsec-ws1 web 198.51.100.12 8080 blocked "the hand-made rule is gone"

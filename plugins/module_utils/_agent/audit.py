@@ -34,6 +34,7 @@ from ansible_collections.distsec.framework.plugins.module_utils._apply.firewall 
 from ansible_collections.distsec.framework.plugins.module_utils._enforce.record import (
     compliance_of,
     drift_of,
+    read_policy_record,
     run_record,
     write_policy_record,
 )
@@ -291,8 +292,9 @@ def stored_policy(options: Options, now: float) -> _Policy:
 
 
 # ---- the firewall --------------------------------------------------------------------------------
-def last_enforced(firewall_dir: str) -> Optional[Tuple[str, Dict[str, Any]]]:
-    """(backend name, record) of the backend the firewall module recorded last; None when it never ran."""
+def last_enforced(firewall_dir: str) -> Optional[Tuple[str, Dict[str, Any], float]]:
+    """(backend name, record, when it was written) of the backend the firewall module recorded last;
+    None when it never ran."""
     found = []
     for name in RECORDED_BACKENDS:
         path = os.path.join(firewall_dir, f"{name}.json")
@@ -309,21 +311,37 @@ def last_enforced(firewall_dir: str) -> Optional[Tuple[str, Dict[str, Any]]]:
     if not found:
         return None
     found.sort(key=lambda item: item[0])
-    return found[-1][1], found[-1][2]
+    mtime, name, record = found[-1]
+    return name, record, mtime
 
 
 def _firewall(
-    backend: Backend, record: Dict[str, Any], compiled: Optional[Dict[str, Any]], decision: Any
+    backend: Backend,
+    record: Dict[str, Any],
+    compiled: Optional[Dict[str, Any]],
+    decision: Any,
+    *,
+    restarted: bool,
+    other_policy: Optional[str],
 ) -> Tuple[Dict[str, Any], bool, bool]:
-    """(the record's firewall section, drift found, a run would change the firewall)."""
-    if compiled is None:
+    """(the record's firewall section, drift found, a run would change the firewall).
+
+    Drift is any difference from what the firewall module owned right after its last apply. With a
+    policy to compare with, the plan also names the rules a run would change; without one (none
+    valid, or the firewall holds another policy, such as the default-restrictive one), drift is
+    told from the recorded hash alone.
+    """
+    if compiled is None or other_policy:
         current = backend.current()
         drifted = sha256(current) != record["current_sha256"]
-        reason = (
-            "drift: changed outside distsec since it was applied"
-            if drifted
-            else "as applied; not compared with a policy (no valid stored policy)"
-        )
+        if drifted:
+            reason = "drift: changed outside distsec since it was applied"
+        elif other_policy:
+            reason = f"as applied; {other_policy}"
+        else:
+            reason = "as applied; not compared with a policy (no valid stored policy)"
+        if drifted and restarted:
+            reason = _RESTARTED
         section = {"backend": backend.name, "applied": None, "confirmed": None, "reason": reason, "rules": NO_RULES}
         return section, drifted, False
     try:
@@ -331,11 +349,13 @@ def _firewall(
     except RenderError as exc:
         raise AuditError(f"cannot render the {backend.name} ruleset of the stored policy: {exc}") from None
     plan = backend.plan(artefacts)
-    # Drift is any difference from what the firewall module owned right after its last apply, also
-    # when the policy would change the ruleset as well (the plan then says only the latter).
+    # The plan says drift only when the policy's ruleset is still the one applied; the recorded hash
+    # tells it also when the policy would change the ruleset as well.
     drifted = plan.drift or sha256(plan.before) != record["current_sha256"]
     reason = plan.reason
-    if drifted and not plan.drift:
+    if drifted and restarted:
+        reason = _RESTARTED
+    elif drifted and not plan.drift:
         if not plan.before:
             reason = "drift: nothing of distsec's is loaded any more (removed by hand, or lost at a restart)"
         else:
@@ -348,6 +368,34 @@ def _firewall(
         "rules": plan.rules,
     }
     return section, drifted, plan.changed
+
+
+_RESTARTED = (
+    "drift: the host restarted after the policy was last enforced, and the ruleset loaded at boot "
+    "(the default-restrictive one, or none) is in effect until the next enforcement run"
+)
+
+
+def _restarted(status: Dict[str, Any], applied_at: float) -> bool:
+    """Whether the host booted after the firewall module's last record (from the status' boot time)."""
+    try:
+        return parse_time((status.get("platform") or {}).get("boot_time")) > applied_at
+    except ValueError:
+        return False
+
+
+def _other_policy(policy: _Policy, policy_path: str) -> Optional[str]:
+    """Why the firewall is not compared with the stored policy, or None: it expired, and the policy the
+    firewall module applied last is another one (the default-restrictive policy after the grace period)."""
+    if policy.compiled is None or not policy.info.get("expired") or not policy_path:
+        return None
+    applied = read_policy_record(policy_path).get("hash")
+    if not applied or applied == policy.compiled.get("hash"):
+        return None
+    return (
+        f"the firewall holds policy {applied}, not the expired stored one (the default-restrictive policy is "
+        "enforced past the grace period); compared with what was applied only"
+    )
 
 
 # ---- output ----------------------------------------------------------------------------------------
@@ -399,7 +447,8 @@ def summary_line(record: Dict[str, Any], *, policy_summary: Optional[str] = None
     if not firewall.get("backend"):
         parts.append("never enforced")
     elif drift.get("found"):
-        parts.append(f"drift: {_rules_text(drift.get('rules') or [])}" if drift.get("rules") else "drift")
+        label = "drift after a restart" if firewall.get("reason") == _RESTARTED else "drift"
+        parts.append(f"{label}: {_rules_text(drift.get('rules') or [])}" if drift.get("rules") else label)
     elif record.get("changed"):
         rules = firewall.get("rules") or NO_RULES
         changes = sorted({*rules.get("added", []), *rules.get("removed", []), *rules.get("moved", [])})
@@ -450,7 +499,7 @@ def audit(options: Options, *, run: Runner = subprocess_runner) -> Audit:
             }
             drifted = would_change = False
         else:
-            name, fw_record = enforced
+            name, fw_record, recorded_at = enforced
             watchdog = Watchdog(options.firewall_dir)
             try:
                 # not while a firewall run applies (a half-recorded apply would look like drift)
@@ -460,7 +509,14 @@ def audit(options: Options, *, run: Runner = subprocess_runner) -> Audit:
                 raise AuditError(f"{exc}") from None
             try:
                 backend = make_backend(name, options.firewall_dir, run)
-                firewall, drifted, would_change = _firewall(backend, fw_record, policy.compiled, decision)
+                firewall, drifted, would_change = _firewall(
+                    backend,
+                    fw_record,
+                    policy.compiled,
+                    decision,
+                    restarted=_restarted(status, recorded_at),
+                    other_policy=_other_policy(policy, options.policy_path),
+                )
             except BackendError as exc:
                 raise AuditError(f"cannot read what the {name} backend owns: {exc}; run as root") from None
         record = run_record(

@@ -88,6 +88,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _line(stream: TextIO, text: str) -> None:
+    """One line to stdout or stderr (print() is kept out of module_utils)."""
+    stream.write(text + "\n")
+    stream.flush()
+
+
 def _groups(text: str) -> List[str]:
     return [g.strip() for g in text.split(",") if g.strip()]
 
@@ -108,7 +114,7 @@ def main(
         try:
             now = parse_time(args.now)
         except ValueError:
-            print(f"{PROG}: --now: {args.now!r} is not an ISO 8601 UTC time (e.g. 2026-11-23T12:00:00Z)", file=err)
+            _line(err, f"{PROG}: --now: {args.now!r} is not an ISO 8601 UTC time (e.g. 2026-11-23T12:00:00Z)")
             return EXIT_CANNOT_RUN
     options = Options(
         host=args.host,
@@ -123,22 +129,22 @@ def main(
     try:
         result = audit(options, run=run)
     except AuditError as exc:
-        print(f"{PROG}: {host}: cannot audit: {exc}", file=err)
+        _line(err, f"{PROG}: {host}: cannot audit: {exc}")
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
-        print(f"{PROG}: {host}: interrupted; nothing more was written", file=err)
+        _line(err, f"{PROG}: {host}: interrupted; nothing more was written")
         return EXIT_CANNOT_RUN
     except Exception as exc:  # noqa: BLE001 - a journal line, never a traceback
-        print(
+        _line(
+            err,
             f"{PROG}: {host}: cannot audit: unexpected {type(exc).__name__}: {exc} "
             "(please report it with the output of the same command)",
-            file=err,
         )
         return EXIT_CANNOT_RUN
     for warning in result.warnings:
-        print(f"{PROG}: {host}: warning: {warning}", file=err)
+        _line(err, f"{PROG}: {host}: warning: {warning}")
     if args.json:
-        print(json.dumps(result.record, sort_keys=True, indent=1), file=out)
+        _line(out, json.dumps(result.record, sort_keys=True, indent=1))
     else:
-        print(result.summary, file=out)
+        _line(out, result.summary)
     return result.exit_code

@@ -154,15 +154,18 @@ class AuditHost:
         bundle = json.loads(self.bundle_path.read_text())
         return json.loads(base64.b64decode(bundle["files"]["policy.json"]))
 
-    def enforce(self, now: Optional[float] = None) -> None:
-        """What the firewall module does with the stored policy: decide, render, apply, record."""
-        compiled = self.compiled()
+    def enforce(self, now: Optional[float] = None, compiled: Optional[dict] = None) -> None:
+        """What the firewall module does with the stored policy (or `compiled`): decide, render, apply,
+        record in the firewall state and in the policy record."""
+        compiled = compiled or self.compiled()
         status = gather(Context(lambda argv: self.runner(argv, None)))
         decision = decide(compiled, status, now=now)
         backend = make_backend("nftables", str(self.state / "firewall"), self.runner)
         artefacts = backend.render(compiled, decision.profile, active_rules(compiled, decision))
         backend.apply(artefacts)
         backend.write_record(artefacts, backend.current(), selected="nftables")
+        applied = {"domain": compiled["domain"], "hash": compiled["hash"], "profile": decision.profile}
+        write_policy_record(str(self.state / "policy.json"), {**applied, "backend": "nftables"})
 
     def nft(self, *argv) -> None:
         rc, _out, err = self.runner(["nft", *argv], None)

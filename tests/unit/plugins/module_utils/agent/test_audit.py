@@ -24,6 +24,8 @@ from ansible_collections.distsec.framework.plugins.module_utils._agent.audit imp
 from ansible_collections.distsec.framework.plugins.module_utils._enforce.record import RUN_SCHEMA, run_record
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import decide
 from ansible_collections.distsec.framework.plugins.module_utils._status.schema import STATUS_SCHEMA
+from ansible_collections.distsec.framework.plugins.module_utils._trust.canonical import parse_time
+from ansible_collections.distsec.framework.plugins.plugin_utils._psl.compiler import compile_policy, load_policy
 from ansible_collections.distsec.framework.plugins.plugin_utils._psl.problems import Problems
 from ansible_collections.distsec.framework.plugins.plugin_utils._psl.schema import _Checker
 
@@ -176,6 +178,41 @@ def test_an_expired_policy_is_reported_evaluated_and_nothing_is_changed(host):
     assert result.summary.startswith(f"distsec-audit: ws1: policy expired at {policy['expires']}, profile foreign")
     assert result.record["firewall"]["rules"]["removed"] == ["input: web-in"]  # a run would enforce foreign
     assert host.files("trust") == trusted
+
+
+def test_a_restart_since_the_last_enforcement_is_named(host):
+    host.publish()
+    host.enforce()
+    # the ruleset loaded at boot, and a firewall record from before the boot
+    host.nft("add", "rule", "inet", "distsec", "input", "tcp", "dport", "22", "accept")
+    booted = parse_time(host.audit(policy_file="", status_file="").status["platform"]["boot_time"])
+    os.utime(host.state / "firewall" / "nftables.json", (booted - 60, booted - 60))
+    result = host.audit()
+    assert result.record["drift"]["found"] is True
+    assert result.record["firewall"]["reason"].startswith(
+        "drift: the host restarted after the policy was last enforced"
+    )
+    assert result.record["drift"]["rules"] == ["input: ?: tcp dport 22 accept"]
+    assert result.summary.endswith(", drift after a restart: input: ?: tcp dport 22 accept")
+
+
+def test_an_expired_policy_replaced_by_another_is_compared_with_what_was_applied(host, tmp_path):
+    """Past the grace period the enforce role enforces the default-restrictive policy: the audit checks
+    the firewall against what was applied, not against the expired stored policy."""
+    host.publish(expires="2d")
+    other = tmp_path / "other.yml"
+    other.write_text(POLICY + EXTRA_RULE)
+    replacement = compile_policy(load_policy([str(other)]))
+    host.enforce(compiled=replacement)
+    later = time.time() + 3 * DAY
+    result = host.audit(now=later)
+    assert result.record["policy"]["expired"] is True and result.exit_code == EXIT_FINDINGS
+    assert result.record["drift"]["found"] is False and result.record["changed"] is False
+    assert result.record["firewall"]["reason"].startswith(
+        f"as applied; the firewall holds policy {replacement['hash']}"
+    )
+    host.nft("insert", "rule", "inet", "distsec", "input", "tcp", "dport", "9999", "accept")
+    assert host.audit(now=later).record["drift"]["found"] is True
 
 
 @pytest.mark.parametrize(

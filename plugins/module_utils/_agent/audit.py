@@ -398,6 +398,12 @@ def _other_policy(policy: _Policy, policy_path: str) -> Optional[str]:
     )
 
 
+def _privilege_hint(text: str) -> str:
+    if "ermission denied" in text or "Operation not permitted" in text or "must be root" in text:
+        return "; run it as root with CAP_NET_ADMIN (the distsec-audit service does)"
+    return ""
+
+
 # ---- output ----------------------------------------------------------------------------------------
 def write_status(path: str, status: Dict[str, Any]) -> None:
     """The Security Status file, as the security_status module writes it (sorted, indent 1, mode 0640)."""
@@ -462,8 +468,8 @@ def summary_line(record: Dict[str, Any], *, policy_summary: Optional[str] = None
 
 # ---- the audit -------------------------------------------------------------------------------------
 def audit(options: Options, *, run: Runner = subprocess_runner) -> Audit:
-    """Audit the host. Raises AuditError when the audit cannot run (nothing was written then, or only
-    a failed run record)."""
+    """Audit the host. Raises AuditError when the audit cannot run, with why and what to do; the
+    firewall and the trusted state are never changed, whatever happens."""
     now = time.time() if options.now is None else options.now
     host = options.host_name
     ctx = _HostContext(
@@ -481,7 +487,7 @@ def audit(options: Options, *, run: Runner = subprocess_runner) -> Audit:
     if policy.compiled is not None:
         try:
             decision = decide(policy.compiled, status, now=now)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise AuditError(f"cannot evaluate the stored policy: {type(exc).__name__}: {exc}") from None
         compliance = compliance_of(decision.checks)
         profile = {"name": decision.profile, "reason": decision.reason}
@@ -518,7 +524,9 @@ def audit(options: Options, *, run: Runner = subprocess_runner) -> Audit:
                     other_policy=_other_policy(policy, options.policy_path),
                 )
             except BackendError as exc:
-                raise AuditError(f"cannot read what the {name} backend owns: {exc}; run as root") from None
+                raise AuditError(
+                    f"cannot read what the {name} backend owns: {exc}{_privilege_hint(str(exc))}"
+                ) from None
         record = run_record(
             host=host,
             mode="audit",

@@ -156,6 +156,7 @@ def test_the_zipapp_audits_a_namespace_under_the_services_capabilities(pyz, tmp_
     )
     assert rc == 2 and out == ""
     assert "distsec-audit: ws1: cannot audit: cannot read what the nftables backend owns" in err
+    assert err.rstrip().endswith("run it as root with CAP_NET_ADMIN (the distsec-audit service does)")
 
 
 # ---- the action ----------------------------------------------------------------------------------------

@@ -367,7 +367,9 @@ def test_the_loaded_ruleset_with_real_connections(netns, peer, tmp_path):
         assert _connect(peer, HOST_V4, 8081, source=ADMIN_V4) == "TimeoutError", "only the management port"
         # out: only the remediation path to the PDP
         assert _connect(netns, PDP_V4, 8080) == "open"
-        assert _connect(netns, ADMIN_V4, 8080) == "PermissionError", "output policy drop"
+        # A SYN dropped in output fails connect() with EPERM, or (when the kernel retries) times out;
+        # "open" or a refusal by the peer would mean it went out.
+        assert _connect(netns, ADMIN_V4, 8080) in ("PermissionError", "TimeoutError"), "output policy drop"
     finally:
         server.kill()
         server.wait()

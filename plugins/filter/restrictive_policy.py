@@ -11,9 +11,10 @@ description:
     enforced (the IETF draft: the node firewall must be configured by default with a very restrictive
     set of rules)."
   - "Its default and expired profile is C(isolated): everything in, out and forward is dropped except the
-    baseline (loopback, established connections, the ICMPv6 essentials, management from O(_input.management_from))
-    and the remediation paths out to the PDP, patch mirrors, DNS, NTP and PKI servers given (PSL reference
-    3.8). A remediation object without addresses is left out, and so is its path."
+    baseline (loopback, established connections, the ICMPv6 essentials, management from O(_input.management_from)),
+    the remediation paths out to the PDP, patch mirrors, DNS, NTP and PKI servers given (PSL reference
+    3.8), and the DHCP client's own traffic (O(_input.dhcp)). A remediation object without addresses is
+    left out, and so is its path."
   - "The policy is compiled by the normal PSL compiler: the result has the same format
     (C(distsec.compiled-policy/1)) and C(hash) as P(distsec.framework.psl_compile#filter)'s, and the
     lockout guard and renderers of M(distsec.framework.firewall) work on it. Its C(sources) is
@@ -69,6 +70,12 @@ options:
         type: list
         elements: str
         default: []
+      dhcp:
+        description:
+          - Keep the DHCP client's own traffic open (UDP 68 to 67 and back, 546 to 547 and back), so a host
+            configured by DHCP keeps its address. Set V(false) for hosts with static addresses only.
+        type: bool
+        default: true
 seealso:
   - module: distsec.framework.default_restrictive
   - module: distsec.framework.firewall

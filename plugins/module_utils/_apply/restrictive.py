@@ -103,6 +103,8 @@ def check_ruleset(nft: Nft, text: str) -> Optional[str]:
                     found = _COMMENT_RE.search(lines[number - 1].strip())
                     rule = found.group(1) if found else None
                 break
+        if "Operation not permitted" in exc.detail:
+            return f"nft -c could not check the ruleset ({exc.detail}): run as root (become)"
         prefix = f"rule {rule}: " if rule else ""
         return f"{prefix}nft -c rejected the ruleset: {exc.detail or exc.message}"
     return None

@@ -25,7 +25,11 @@ from ansible_collections.distsec.framework.plugins.module_utils._apply.nftables 
     TableRef,
     replace_script,
 )
-from ansible_collections.distsec.framework.plugins.module_utils._apply.restrictive import boot_ruleset, header_hash
+from ansible_collections.distsec.framework.plugins.module_utils._apply.restrictive import (
+    boot_ruleset,
+    header_hash,
+    unit_text,
+)
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.decide import active_rules, decide
 from ansible_collections.distsec.framework.plugins.plugin_utils._psl.restrictive import restrictive_policy
 
@@ -195,6 +199,22 @@ def test_check_run_idempotent_check_idempotent_run(host):
     for rid in ("baseline-loopback-in", "baseline-established-out", "baseline-icmpv6-in", "baseline-management-in"):
         assert f'comment "{rid}"' in listing
     assert _nft(host.netns, "list", "table", "ip", "docker_like")[0] == 0
+
+
+def test_the_unit_verifies_with_systemd_analyze(tmp_path):
+    tool = shutil.which("systemd-analyze")
+    nft = shutil.which("nft")
+    if tool is None or nft is None:
+        pytest.skip("systemd-analyze and nft are not installed here")
+    ruleset = tmp_path / "default-restrictive.nft"
+    ruleset.write_text(boot_ruleset(_compiled()).text)
+    unit = tmp_path / "distsec-default-restrictive.service"
+    unit.write_text(unit_text(nft, str(ruleset)))
+    proc = subprocess.run([tool, "verify", "--man=no", str(unit)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "distsec-default-restrictive" not in proc.stderr, proc.stderr
+    options = dict(line.split("=", 1) for line in unit.read_text().splitlines() if "=" in line and line[0] != "#")
+    assert options["ExecStart"] == f"{nft} -f {ruleset}"
+    assert options["Type"] == "oneshot" and options["RemainAfterExit"] == "yes"
 
 
 @pytest.mark.netns

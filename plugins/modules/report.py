@@ -22,9 +22,11 @@ description:
     unreachable. A host without a run record otherwise (it failed before its run, or the play did not run
     the C(enforce) role) is reported as failed. Facts that are not a Security Status or a run record make
     that host fail in the report, not the report.
-  - This runs on the controller only (an action plugin) and needs no connection to any host. Use it once
-    per play, with C(run_once=true), after the hosts' runs (with C(ignore_unreachable) or in a later play,
-    so the report also covers the hosts that failed).
+  - This runs on the controller only (an action plugin) and needs no connection to any host. Use it once,
+    after the hosts' runs, as the last task of the hosts' play with C(run_once=true) (and
+    C(delegate_to=localhost)), or in a play of its own on C(localhost) with O(hosts) set. In the hosts'
+    play, the hosts that failed or were unreachable are reported too; but when every host failed, the play
+    runs no more tasks.
 author:
   - distsec.framework team (@distsec-framework)
 options:
@@ -82,6 +84,7 @@ EXAMPLES = r"""
     dest: /srv/distsec/reports/latest
     fail_on: [drift, noncompliant, failed]
   run_once: true
+  delegate_to: localhost
 
 - name: Only the HTML and JUnit files, for a CI job's artifacts
   distsec.framework.report:
@@ -90,6 +93,7 @@ EXAMPLES = r"""
     title: Nightly audit of the web servers
     hosts: "{{ groups['webservers'] }}"
   run_once: true
+  delegate_to: localhost
 """
 
 RETURN = r"""

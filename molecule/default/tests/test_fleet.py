@@ -4,6 +4,7 @@ as the policy says; the default-restrictive baseline takes over at boot; the rep
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import subprocess
@@ -144,15 +145,45 @@ def test_after_a_reboot_the_baseline_is_in_force_until_the_policy_is_enforced_ag
     assert "mail-in" not in listing, "at boot only the restrictive baseline is loaded"
     assert not _connects(ws1, "198.51.100.11", 587), "the restrictive baseline admits no mail"
 
-    env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="False", DISTSEC_DEMO_DIR=str(DEMO))
-    proc = subprocess.run(
-        ["ansible-playbook", "-i", str(PROJECT / "inventories" / "demo" / "hosts.yml"),
-         str(PROJECT / "playbooks" / "enforce.yml"), "-l", "distsec-mail",
-         "-e", f"distsec_report_dir={tmp_path}"],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    _enforce("distsec-mail", tmp_path)
     assert _connects(ws1, "198.51.100.11", 587), "enforced again: mail is accepted"
+
+
+def _enforce(limit, report_dir, *extra):
+    env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="False", DISTSEC_DEMO_DIR=str(DEMO))
+    argv = ["ansible-playbook", "-i", str(PROJECT / "inventories" / "demo" / "hosts.yml")]
+    argv += [str(PROJECT / "playbooks" / "enforce.yml"), "-l", limit, "-e", f"distsec_report_dir={report_dir}", *extra]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return proc
+
+
+def _iso(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def test_an_expired_policy_is_kept_for_the_grace_period_then_the_restrictive_policy_takes_over(tmp_path):
+    """The mirror's bundle, evaluated as of 12 h and then 2 days after it expires (grace 1d)."""
+    mirror, ws1 = _host("distsec-mirror"), _host("distsec-ws1")
+    bundle = json.loads(mirror.check_output("cat /var/lib/distsec/trust/bundle.json"))
+    expires = calendar.timegm(time.strptime(bundle["signed"]["expires"], "%Y-%m-%dT%H:%M:%SZ"))
+    try:
+        _enforce("distsec-mirror", tmp_path, "-e", f"enforce_now={_iso(expires + 12 * 3600)}")
+        run = _status(mirror)["policy"]["last_run"]
+        assert run["policy"]["expired"] is True and run["policy"]["in_grace"] is True
+        assert run["profile"]["name"] == "foreign", "within the grace period the policy's expired_profile applies"
+        assert run["policy"]["source"] == "stored"
+
+        _enforce("distsec-mirror", tmp_path, "-e", f"enforce_now={_iso(expires + 2 * 86400)}")
+        run = _status(mirror)["policy"]["last_run"]
+        assert run["policy"]["source"] == "default-restrictive" and run["policy"]["rejected"]["reason"] == "expired"
+        listing = mirror.check_output("nft list table inet distsec")
+        assert "mirror-in" not in listing and "baseline-management-in" in listing
+        assert not _connects(ws1, "198.51.100.10", 80), "the default-restrictive policy admits no packages"
+    finally:
+        _enforce("distsec-mirror", tmp_path)  # the host's clock: the signed policy again
+    assert _status(mirror)["policy"]["last_run"]["policy"]["source"] == "stored"
+    assert _connects(ws1, "198.51.100.10", 80)
 
 
 def host_up(host):

@@ -342,19 +342,20 @@ def _present(host, unit_path, current):
         problem = check_ruleset(Nft(run, argv=[nft]), ruleset.text)
         if problem:
             host.fail(f"{path}: {problem}; nothing was written (fix the compiled policy)", **result)
-    if current != ruleset.text or host.mode_of(path) != MODE:
-        host.write(path, ruleset.text, "ruleset file")
-    unit_changed = current_unit != unit or host.mode_of(unit_path) != MODE
-    if unit_changed:
-        host.write(unit_path, unit, "unit file")
-        host.systemctl_run("daemon-reload", done=f"{unit_path} is written; run 'systemctl daemon-reload' by hand")
+    # Before anything is written: a masked unit is a link to /dev/null at unit_path, which writing
+    # the unit would silently replace.
     state = host.unit_state(params["unit"])
     if state == "masked":
         host.fail(
-            f"{params['unit']} is masked, so it cannot be enabled: run 'systemctl unmask {params['unit']}' "
-            "(or use state=absent)",
+            f"{params['unit']} is masked, so it cannot be enabled; nothing was written: run "
+            f"'systemctl unmask {params['unit']}' (or use state=absent)",
             **result,
         )
+    if current != ruleset.text or host.mode_of(path) != MODE:
+        host.write(path, ruleset.text, "ruleset file")
+    if current_unit != unit or host.mode_of(unit_path) != MODE:
+        host.write(unit_path, unit, "unit file")
+        host.systemctl_run("daemon-reload", done=f"{unit_path} is written; run 'systemctl daemon-reload' by hand")
     if state != "enabled":
         host.systemctl_run(
             "enable", params["unit"], done=f"{path} and {unit_path} are written but the unit would not run at boot"

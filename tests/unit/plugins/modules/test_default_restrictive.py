@@ -161,8 +161,8 @@ def test_check_run_idempotent_check_idempotent_run(host):
     assert applied["rules"]["output"][0] == "policy drop" and "baseline-remediation-pdp" in applied["rules"]["output"]
     assert applied["rules"]["forward"] == ["policy drop", "default-forward"]
     assert host.calls() == [
-        "daemon-reload",
         "is-enabled distsec-default-restrictive.service",
+        "daemon-reload",
         "enable distsec-default-restrictive.service",
     ]
     text = host.path.read_text()
@@ -309,6 +309,7 @@ def test_bad_input_fails_cleanly_and_writes_nothing(host):
     (masked,) = host.play([host.args(compiled=_compiled(pki=["2001:db8::443"]))])
     assert masked.get("failed") is True
     assert "is masked" in masked["msg"] and "systemctl unmask distsec-default-restrictive.service" in masked["msg"]
+    assert host.path.read_text() == before, "a masked unit: nothing is written"
 
 
 # ---- what the loaded ruleset lets through, with real connections ------------------------------

@@ -186,6 +186,36 @@ def test_an_expired_policy_is_kept_for_the_grace_period_then_the_restrictive_pol
     assert _connects(ws1, "198.51.100.10", 80)
 
 
+def test_the_workstations_audit_themselves_with_a_systemd_timer():
+    """The host-local audit under real systemd: clean, then a rule added by hand leaves the service failed
+    and the host's Security Status says which rule drifted; the audit itself never changes the firewall."""
+    ws1 = _host("distsec-ws1")
+    assert ws1.run("systemctl is-enabled distsec-audit.timer").stdout.strip() == "enabled"
+    assert ws1.run("systemctl is-active distsec-audit.timer").stdout.strip() == "active"
+    assert _host("distsec-web").run("systemctl is-enabled distsec-audit.timer").stdout.strip() != "enabled"
+
+    clean = ws1.run("systemctl start distsec-audit.service")
+    assert clean.rc == 0, clean.stderr
+    assert _status(ws1)["policy"]["last_run"]["mode"] == "audit"
+    ws1.check_output("nft add rule inet distsec input tcp dport 9999 accept")
+    try:
+        found = ws1.run("systemctl start distsec-audit.service")
+        assert found.rc != 0, "drift leaves the service failed"
+        assert ws1.run("systemctl is-failed distsec-audit.service").stdout.strip() == "failed"
+        run = _status(ws1)["policy"]["last_run"]
+        assert run["mode"] == "audit" and run["drift"]["found"] is True
+        assert "input: ?: tcp dport 9999 accept" in run["drift"]["rules"]
+        journal = ws1.check_output("journalctl -u distsec-audit.service -n 20 --no-pager")
+        assert "tcp dport 9999 accept" in journal
+        assert "dport 9999" in ws1.check_output("nft list table inet distsec"), "an audit changes nothing"
+    finally:
+        ws1.run(
+            "nft -a list chain inet distsec input | awk '/dport 9999/ {print $NF}' | xargs -r -n1 nft delete rule inet distsec input handle"
+        )
+        ws1.run("systemctl reset-failed distsec-audit.service")
+    assert ws1.run("systemctl start distsec-audit.service").rc == 0
+
+
 def host_up(host):
     try:
         return host.run("true").rc == 0

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from ansible.module_utils import _internal as module_internal
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.distsec.framework.plugins.modules import policy_verify
@@ -32,6 +33,13 @@ def distsec(*argv):
 @pytest.fixture(autouse=True)
 def no_passphrase(monkeypatch):
     monkeypatch.delenv("DISTSEC_KEY_PASSPHRASE", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def module_side_warnings(monkeypatch):
+    """module.warn() goes into the result as on a host, even after another test imported controller
+    code in this process (which sets is_controller and sends warnings to the controller's display)."""
+    monkeypatch.setattr(module_internal, "is_controller", False)
 
 
 class Host:

@@ -12,7 +12,7 @@ from .._cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, GROUPS, Command, CommandEr
 from .entries import ReportInputError, load_entries
 from .output import FORMATS, make_report, parse_formats, write_reports
 from .summary import FAIL_ON, fail_on_reasons, parse_fail_on
-from .table import WIDTH, render_table
+from .table import WIDTH, clean_text, render_table
 
 __all__ = ["register", "run_build"]
 
@@ -92,7 +92,8 @@ def run_build(args: argparse.Namespace) -> int:
     if reasons:
         print(f"distsec: failing ({', '.join(conditions)}): {len(reasons)} problem(s):", file=sys.stderr)
         for reason in reasons:
-            print(f"  {reason}", file=sys.stderr)
+            # host data (a failed run's error) never reaches the terminal with its control characters
+            print(f"  {clean_text(reason)}", file=sys.stderr)
         return EXIT_PROBLEM
     return EXIT_OK
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["WIDTH", "render_table", "short_serial"]
+__all__ = ["WIDTH", "clean_text", "render_table", "short_serial"]
 
 WIDTH = 100
 GAP = "  "
@@ -26,6 +26,11 @@ def _clean(text: str, ascii_only: bool) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def clean_text(text: str) -> str:
+    """Host data for a terminal: control characters (escape sequences) as "?", line breaks as spaces."""
+    return _clean(text, ascii_only=False)
 
 
 def short_serial(serial: Optional[str], length: int = 6) -> str:

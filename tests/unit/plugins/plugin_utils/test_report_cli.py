@@ -57,6 +57,17 @@ def test_fail_on_exits_1_and_names_each_host_and_reason(reports, capsys, conditi
         assert f"\n  {line}" in err
 
 
+def test_fail_on_reasons_carry_no_control_characters_from_host_data(tmp_path, capsys):
+    items = entries()
+    ws4 = next(item for item in items if item["host"] == "ws4")
+    ws4["run"]["error"] = "boom \x1b]0;owned\x07\x1b[2J\nnext"
+    directory = write_entries(tmp_path / "r", [ws4])
+    assert distsec("report", "build", directory, "--fail-on", "failed") == 1
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out and "\x1b" not in err and "\x07" not in err
+    assert "\n  ws4: run failed: boom ?]0;owned??[2J next\n" in err
+
+
 def test_fail_on_that_holds_nowhere_exits_0(tmp_path, capsys):
     clean = write_entries(tmp_path / "r", [entries()[0]])
     assert distsec("report", "build", clean, "--fail-on", "drift,noncompliant,failed") == 0

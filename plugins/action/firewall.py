@@ -122,6 +122,7 @@ class ActionModule(ActionBase):
         if isinstance(run, dict):  # the record the host keeps is its previous one; this one says what happened
             run["result"] = "failed"
             run["firewall"] = {**run.get("firewall", {}), "applied": False, "confirmed": False}
+            run["drift"] = {**run.get("drift", {}), "fixed": False}
         if outcome is None:
             applied["applied"] = None
             if isinstance(run, dict):

@@ -101,8 +101,8 @@ options:
     description:
       - "What the caller knows about this run, for the run record written into O(policy_file): C(host) (the
         inventory name), and the policy's C(source) (V(pushed), V(stored) or V(default-restrictive)), C(serial),
-        C(domain), C(expires), C(expired), C(in_grace) and C(rejected) (a refused pushed bundle's C(reason) and
-        C(detail)). The M(distsec.framework.policy_verify) result gives them; the C(enforce) role passes them."
+        C(domain), C(expires), C(expired), C(in_grace), C(grace_until) and C(rejected) (a refused pushed
+        bundle's C(reason) and C(detail)). The M(distsec.framework.policy_verify) result gives them; the C(enforce) role passes them."
       - Without it the record names the host by its hostname and the policy by its hash only.
     type: dict
   _confirm:
@@ -334,7 +334,7 @@ def _run_fields(params, compiled, result, mode, error=None):
     return {"compliant": compliance["compliant"], "checks": compliance["checks"], "last_run": last_run}
 
 
-RUN_POLICY_KEYS = ("source", "serial", "domain", "expires", "expired", "in_grace", "rejected")
+RUN_POLICY_KEYS = ("source", "serial", "domain", "expires", "expired", "in_grace", "grace_until", "rejected")
 
 
 def _confirm(module, watchdog):

@@ -176,7 +176,8 @@ def test_an_expired_policy_is_kept_for_the_grace_period_then_the_restrictive_pol
 
         _enforce("distsec-mirror", tmp_path, "-e", f"enforce_now={_iso(expires + 2 * 86400)}")
         run = _status(mirror)["policy"]["last_run"]
-        assert run["policy"]["source"] == "default-restrictive" and run["policy"]["rejected"]["reason"] == "expired"
+        assert run["policy"]["source"] == "default-restrictive" and run["policy"]["rejected"] is None
+        assert run["policy"]["expired"] is True and run["policy"]["in_grace"] is False
         listing = mirror.check_output("nft list table inet distsec")
         assert "mirror-in" not in listing and "baseline-management-in" in listing
         assert not _connects(ws1, "198.51.100.10", 80), "the default-restrictive policy admits no packages"

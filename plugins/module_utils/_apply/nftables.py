@@ -135,7 +135,9 @@ def replace_script(ref: TableRef, body: str) -> str:
     """One transaction that creates the table if needed, deletes it and loads the new body.
 
     Loaded with a single `nft -f`, the kernel swaps old for new atomically: no packet
-    ever sees an empty or half-built table.
+    ever sees an empty or half-built table. One exception the renderers must cover: the
+    kernel gives a new base chain its drop policy only after its rules are live and the old
+    chain is unhooked, so each drop chain ends with an explicit drop rule (_render/nftables.py).
     """
     return f"table {ref}\ndelete table {ref}\ntable {ref} {{\n{body.rstrip()}\n}}\n"
 

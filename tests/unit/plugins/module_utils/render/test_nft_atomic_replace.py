@@ -83,7 +83,21 @@ def wired(netns):
     subprocess.run(["ip", "netns", "add", peer], check=True)
     try:
         for cmd in (
-            ["ip", "link", "add", f"h{veth}", "netns", netns[-1], "type", "veth", "peer", "name", f"p{veth}", "netns", peer],
+            [
+                "ip",
+                "link",
+                "add",
+                f"h{veth}",
+                "netns",
+                netns[-1],
+                "type",
+                "veth",
+                "peer",
+                "name",
+                f"p{veth}",
+                "netns",
+                peer,
+            ],
             [*netns, "ip", "addr", "add", "198.51.100.65/24", "dev", f"h{veth}"],
             [*netns, "ip", "link", "set", f"h{veth}", "up"],
             ["ip", "netns", "exec", peer, "ip", "addr", "add", "198.51.100.66/24", "dev", f"p{veth}"],
@@ -137,4 +151,6 @@ def test_no_forbidden_datagram_passes_while_the_table_is_replaced(wired, run, tm
     counted = run([*host, "nft", "list", "table", "inet", "atomic_probe"])[1]
     reached = int(counted.split("counter packets ")[1].split()[0])
     assert reached > 10000, f"the forbidden traffic did not flow during the replacements: {counted}"
-    assert arrived == 0, f"{arrived} of {reached} forbidden datagrams ({sent} sent) passed during {2 * ROUNDS} replacements"
+    assert arrived == 0, (
+        f"{arrived} of {reached} forbidden datagrams ({sent} sent) passed during {2 * ROUNDS} replacements"
+    )

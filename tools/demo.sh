@@ -178,8 +178,8 @@ PY
 
 step6() {
   step "6. Drift: a rule added by hand is found and removed"
-  say "someone opens the web server's admin console by hand: nft add rule inet distsec input tcp dport 8080 accept"
-  quiet podman exec distsec-web nft add rule inet distsec input tcp dport 8080 accept
+  say "someone opens the web server's admin console by hand: nft insert rule inet distsec input tcp dport 8080 accept"
+  quiet podman exec distsec-web nft insert rule inet distsec input tcp dport 8080 accept
   probe distsec-ws1 web 198.51.100.12 8080 connected "the hand-made rule"
   say "drift.yml (an audit in check mode; exit status 2 when drift or non-compliance is found):"
   local rc=0

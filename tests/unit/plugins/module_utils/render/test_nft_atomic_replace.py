@@ -134,7 +134,7 @@ def test_no_forbidden_datagram_passes_while_the_table_is_replaced(wired, run, tm
             [*peer, sys.executable, "-c", SENDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         time.sleep(0.3)
-        for _ in range(ROUNDS):
+        for _round in range(ROUNDS):
             for script in scripts:
                 nft.apply(script)
         sent = int(sender.communicate("stop\n", timeout=30)[0])

@@ -205,14 +205,13 @@ import time
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.distsec.framework.plugins.module_utils._apply.backend import atomic_write
+from ansible_collections.distsec.framework.plugins.module_utils._enforce.record import read_policy_record
 from ansible_collections.distsec.framework.plugins.module_utils._evaluate.conditions import parse_time
 from ansible_collections.distsec.framework.plugins.module_utils._pki.errors import BadRequest
 from ansible_collections.distsec.framework.plugins.module_utils._pki.lifetime import parse_duration
 from ansible_collections.distsec.framework.plugins.module_utils._trust.canonical import (
-    StrictJSONError,
     canonical,
     format_time,
-    loads_strict,
 )
 from ansible_collections.distsec.framework.plugins.module_utils._trust.crypto import (
     CRYPTOGRAPHY_IMPORT_ERROR,
@@ -222,59 +221,21 @@ from ansible_collections.distsec.framework.plugins.module_utils._trust.root impo
     MAX_ROOT,
     Rejected,
     TrustError,
-    check_trusted_root,
 )
 from ansible_collections.distsec.framework.plugins.module_utils._trust.state import (
     TrustStore,
     atomic_write_bytes,
     read_bundle,
     read_capped,
+    read_trusted_root,
 )
-from ansible_collections.distsec.framework.plugins.module_utils._trust.verify import verify_bundle
+from ansible_collections.distsec.framework.plugins.module_utils._trust.verify import (
+    compiled_policy,
+    signed_expiry,
+    verify_bundle,
+)
 
-POLICY_FILE_NAME = "policy.json"
 STORED = "stored"
-
-
-def trusted_root(store):
-    """The host's trusted root, without writing anything (TrustStore.load_root copies the initial one)."""
-    for path in (store.root_path, store.initial_root_path):
-        data = read_capped(path, MAX_ROOT)
-        if data is None:
-            continue
-        try:
-            return check_trusted_root(loads_strict(data))
-        except (StrictJSONError, TrustError) as exc:
-            raise TrustError(f"{path}: {exc}") from None
-    raise TrustError(
-        f"no trusted root: neither {store.root_path} nor {store.initial_root_path} exists "
-        "(install the domain's root.json, from `distsec keys init`, as the latter)"
-    )
-
-
-def compiled_policy(accepted):
-    """The compiled policy in the accepted bundle (Rejected malformed if there is none)."""
-    content = accepted.files.get(POLICY_FILE_NAME)
-    if content is None:
-        raise Rejected("malformed", f"the bundle carries no {POLICY_FILE_NAME}")
-    try:
-        # authenticated by its hash already: plain JSON (a compiled policy may hold non-integer numbers)
-        compiled = json.loads(content.decode("utf-8"))
-    except ValueError as exc:
-        raise Rejected("malformed", f"{POLICY_FILE_NAME}: not JSON: {exc}") from None
-    if not isinstance(compiled, dict) or not isinstance(compiled.get("profiles"), dict):
-        raise Rejected("malformed", f"{POLICY_FILE_NAME}: not a compiled distsec policy (no profiles)")
-    return compiled
-
-
-def read_record(path):
-    """The policy record (a dict; {} when missing or unreadable: the record is rewritten whole)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            loaded = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def updated_record(record, accepted=None, rejection=None, pushed=False):
@@ -312,7 +273,9 @@ def verify(data, store, host, groups, now):
     state = None
     try:
         state = store.load_state()
-        accepted = verify_bundle(data, trusted_root=trusted_root(store), state=state, host=host, groups=groups, now=now)
+        accepted = verify_bundle(
+            data, trusted_root=read_trusted_root(store), state=state, host=host, groups=groups, now=now
+        )
         return state, accepted, compiled_policy(accepted), None, None
     except Rejected as exc:
         return state, None, None, exc, None
@@ -326,21 +289,13 @@ def grace_seconds(text):
     return 0 if text in ("", "0") else parse_duration(text, "grace")
 
 
-def expiry_of(data):
-    """The bundle's signed expiry as epoch seconds, or None (the verification has said it is well formed)."""
-    try:
-        return parse_time(json.loads(data)["signed"]["expires"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 def record_rejection(module, rejected, now):
     path = module.params["policy_file"]
     if not path or module.check_mode:
         return
     rejection = {"reason": rejected.reason, "detail": rejected.detail, "at": format_time(now)}
     try:
-        write_record(path, updated_record(read_record(path), rejection=rejection))
+        write_record(path, updated_record(read_policy_record(path), rejection=rejection))
     except OSError as exc:
         module.warn(f"cannot record the rejection in {path}: {exc.strerror or exc}")
 
@@ -401,7 +356,7 @@ def main():
         module.fail_json(msg=problem, **result)
     result.update(expired=False, in_grace=False)
     if rejected is not None and rejected.reason == "expired" and not params["bundle"] and grace:
-        expires_at = expiry_of(data)
+        expires_at = signed_expiry(data)
         if expires_at is not None:
             result["grace_until"] = format_time(expires_at + grace)
             if now <= expires_at + grace:
@@ -426,7 +381,7 @@ def main():
         record_rejection(module, rejected, now)
         module.fail_json(msg=f"rejected: {rejected.reason}: {rejected.detail}", **result)
 
-    record = read_record(params["policy_file"]) if params["policy_file"] else {}
+    record = read_policy_record(params["policy_file"]) if params["policy_file"] else {}
     new_record = updated_record(record, accepted=accepted, pushed=bool(params["bundle"]))
     record_changed = bool(params["policy_file"]) and new_record != record
     try:

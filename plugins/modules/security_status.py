@@ -69,11 +69,10 @@ ansible_facts:
 """
 
 import json
-import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.distsec.framework.plugins.module_utils._apply.backend import atomic_write
 from ansible_collections.distsec.framework.plugins.module_utils._status.all import (
     COLLECTORS,
     CollectorError,
@@ -83,21 +82,7 @@ from ansible_collections.distsec.framework.plugins.module_utils._status.all impo
 
 
 def _write(path: str, status: dict) -> None:
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o750, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".status-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(status, handle, sort_keys=True, indent=1)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o640)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(status, sort_keys=True, indent=1) + "\n", mode=0o640)
 
 
 def main() -> None:

@@ -20,12 +20,16 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.distsec.framework.plugins.module_utils._apply.backend import Backend, BackendError, sha256
+from ansible_collections.distsec.framework.plugins.module_utils._apply.backend import (
+    Backend,
+    BackendError,
+    atomic_write,
+    sha256,
+)
 from ansible_collections.distsec.framework.plugins.module_utils._apply.firewall import (
     Watchdog,
     make_backend,
@@ -43,27 +47,22 @@ from ansible_collections.distsec.framework.plugins.module_utils._render.nftables
 from ansible_collections.distsec.framework.plugins.module_utils._status.all import Context, gather
 from ansible_collections.distsec.framework.plugins.module_utils._status.firewall import FIREWALL_STATE
 from ansible_collections.distsec.framework.plugins.module_utils._status.policy import POLICY_JSON
-from ansible_collections.distsec.framework.plugins.module_utils._trust.canonical import (
-    StrictJSONError,
-    loads_strict,
-    parse_time,
-)
+from ansible_collections.distsec.framework.plugins.module_utils._trust.canonical import parse_time
 from ansible_collections.distsec.framework.plugins.module_utils._trust.crypto import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
 )
-from ansible_collections.distsec.framework.plugins.module_utils._trust.root import (
-    MAX_ROOT,
-    Rejected,
-    TrustError,
-    check_trusted_root,
-)
+from ansible_collections.distsec.framework.plugins.module_utils._trust.root import Rejected, TrustError
 from ansible_collections.distsec.framework.plugins.module_utils._trust.state import (
     TrustStore,
     read_bundle,
-    read_capped,
+    read_trusted_root,
 )
-from ansible_collections.distsec.framework.plugins.module_utils._trust.verify import Accepted, verify_bundle
+from ansible_collections.distsec.framework.plugins.module_utils._trust.verify import (
+    compiled_policy,
+    signed_expiry,
+    verify_bundle,
+)
 
 __all__ = [
     "DEFAULT_STATE_DIR",
@@ -87,7 +86,6 @@ EXIT_FINDINGS = 1  # drift, non-compliance, a firewall a run would change, a pol
 EXIT_CANNOT_RUN = 2  # the audit could not run (the message says why)
 # The backends whose records the firewall module writes (STATE/firewall/NAME.json).
 RECORDED_BACKENDS = ("nftables", "iptables", "firewalld")
-POLICY_FILE_NAME = "policy.json"
 NO_RULES: Dict[str, List[str]] = {"added": [], "removed": [], "moved": []}
 
 Runner = Callable[..., Tuple[int, str, str]]
@@ -184,42 +182,6 @@ class _HostContext(Context):
 
 
 # ---- the stored policy ---------------------------------------------------------------------------
-def _trusted_root(store: TrustStore) -> Dict[str, Any]:
-    """The host's trusted root, read without writing (TrustStore.load_root copies the initial one)."""
-    for path in (store.root_path, store.initial_root_path):
-        data = read_capped(path, MAX_ROOT)
-        if data is None:
-            continue
-        try:
-            return check_trusted_root(loads_strict(data))
-        except (StrictJSONError, TrustError) as exc:
-            raise TrustError(f"{path}: {exc}") from None
-    raise TrustError(
-        f"no trusted root: neither {store.root_path} nor {store.initial_root_path} exists "
-        "(install the domain's root.json, from `distsec keys init`, as the latter)"
-    )
-
-
-def _compiled(accepted: Accepted) -> Dict[str, Any]:
-    content = accepted.files.get(POLICY_FILE_NAME)
-    if content is None:
-        raise Rejected("malformed", f"the bundle carries no {POLICY_FILE_NAME}")
-    try:
-        compiled = json.loads(content.decode("utf-8"))
-    except ValueError as exc:
-        raise Rejected("malformed", f"{POLICY_FILE_NAME}: not JSON: {exc}") from None
-    if not isinstance(compiled, dict) or not isinstance(compiled.get("profiles"), dict):
-        raise Rejected("malformed", f"{POLICY_FILE_NAME}: not a compiled distsec policy (no profiles)")
-    return compiled
-
-
-def _expires_of(data: bytes) -> Optional[float]:
-    try:
-        return parse_time(loads_strict(data)["signed"]["expires"])
-    except (StrictJSONError, KeyError, TypeError, ValueError):
-        return None
-
-
 def stored_policy(options: Options, now: float) -> _Policy:
     """Re-verify the stored bundle with every check of policy_verify; writes nothing.
 
@@ -249,18 +211,18 @@ def stored_policy(options: Options, now: float) -> _Policy:
         state = store.load_state()
         if state is not None:
             info.update(serial=state["serial"], domain=state["domain"])
-        root = _trusted_root(store)
+        root = read_trusted_root(store)
         host, groups = options.host_name, options.groups
         try:
             accepted = verify_bundle(data, trusted_root=root, state=state, host=host, groups=groups, now=now)
         except Rejected as exc:
-            expires = _expires_of(data) if exc.reason == "expired" else None
+            expires = signed_expiry(data) if exc.reason == "expired" else None
             if expires is None:
                 raise
             info["expired"] = True
             # every other check, at a moment the bundle was valid
             accepted = verify_bundle(data, trusted_root=root, state=state, host=host, groups=groups, now=expires - 1)
-        compiled = _compiled(accepted)
+        compiled = compiled_policy(accepted)
     except Rejected as exc:
         info["rejected"] = {"reason": exc.reason, "detail": exc.detail}
         hint = _STORED_HINTS.get(exc.reason, _TAMPERED_HINT.format(dir=store.statedir))
@@ -407,21 +369,7 @@ def _privilege_hint(text: str) -> str:
 # ---- output ----------------------------------------------------------------------------------------
 def write_status(path: str, status: Dict[str, Any]) -> None:
     """The Security Status file, as the security_status module writes it (sorted, indent 1, mode 0640)."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o750, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".status-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(status, handle, sort_keys=True, indent=1)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o640)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(status, sort_keys=True, indent=1) + "\n", mode=0o640)
 
 
 def _rules_text(rules: Sequence[str], limit: int = 3) -> str:

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from typing import Any, Dict, Iterable, List, Optional
+
+from ansible_collections.distsec.framework.plugins.module_utils._apply.backend import atomic_write
 
 __all__ = [
     "RUN_SCHEMA",
@@ -112,18 +112,4 @@ def write_policy_record(path: str, updates: Dict[str, Any]) -> None:
         return
     data = read_policy_record(path)
     data.update(updates)
-    text = json.dumps(data, sort_keys=True, indent=1) + "\n"
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o750, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        os.fchmod(fd, 0o640)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(data, sort_keys=True, indent=1) + "\n", mode=0o640)

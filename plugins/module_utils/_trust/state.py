@@ -43,6 +43,7 @@ __all__ = [
     "fsync_dir",
     "read_bundle",
     "read_capped",
+    "read_trusted_root",
 ]
 
 DEFAULT_STATEDIR = "/var/lib/distsec/trust"
@@ -231,3 +232,19 @@ class TrustStore:
         except OSError as exc:
             raise TrustError(f"{self.statedir}: cannot write the trusted state: {exc.strerror or exc}") from None
         return state
+
+
+def read_trusted_root(store: TrustStore) -> Dict[str, Any]:
+    """The host's trusted root, read without writing anything (TrustStore.load_root copies the initial one)."""
+    for path in (store.root_path, store.initial_root_path):
+        data = read_capped(path, MAX_ROOT)
+        if data is None:
+            continue
+        try:
+            return check_trusted_root(loads_strict(data))
+        except (StrictJSONError, TrustError) as exc:
+            raise TrustError(f"{path}: {exc}") from None
+    raise TrustError(
+        f"no trusted root: neither {store.root_path} nor {store.initial_root_path} exists "
+        "(install the domain's root.json, from `distsec keys init`, as the latter)"
+    )

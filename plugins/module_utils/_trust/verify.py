@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
@@ -40,17 +41,21 @@ __all__ = [
     "MAX_BUNDLE",
     "MAX_FILES",
     "MAX_TARGETS",
+    "POLICY_FILE_NAME",
     "REASONS",
     "TARGET_RE",
     "Accepted",
     "Rejected",
     "TrustError",
     "check_state",
+    "compiled_policy",
     "manifest_sha256",
+    "signed_expiry",
     "verify_bundle",
 ]
 
 BUNDLE_TYPE = "distsec-bundle"
+POLICY_FILE_NAME = "policy.json"  # the compiled policy inside a bundle
 MAX_BUNDLE = 16 * 1024 * 1024
 MAX_FILES = 64
 MAX_TARGETS = 4096
@@ -265,3 +270,26 @@ def verify_bundle(
     return Accepted(
         serial=serial, manifest_sha256=digest, root=root, files=files, manifest=manifest, unchanged=unchanged
     )
+
+
+def compiled_policy(accepted: Accepted) -> Dict[str, Any]:
+    """The compiled policy in an accepted bundle (Rejected malformed if there is none)."""
+    content = accepted.files.get(POLICY_FILE_NAME)
+    if content is None:
+        raise Rejected("malformed", f"the bundle carries no {POLICY_FILE_NAME}")
+    try:
+        # authenticated by its hash already: plain JSON (a compiled policy may hold non-integer numbers)
+        compiled = json.loads(content.decode("utf-8"))
+    except ValueError as exc:
+        raise Rejected("malformed", f"{POLICY_FILE_NAME}: not JSON: {exc}") from None
+    if not isinstance(compiled, dict) or not isinstance(compiled.get("profiles"), dict):
+        raise Rejected("malformed", f"{POLICY_FILE_NAME}: not a compiled distsec policy (no profiles)")
+    return compiled
+
+
+def signed_expiry(data: bytes) -> Optional[float]:
+    """A bundle's signed expiry as epoch seconds, or None when it cannot be read."""
+    try:
+        return parse_time(loads_strict(data)["signed"]["expires"])
+    except (StrictJSONError, KeyError, TypeError, ValueError):
+        return None

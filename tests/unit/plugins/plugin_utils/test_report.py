@@ -315,10 +315,12 @@ def test_host_data_of_any_shape_never_breaks_a_renderer():
                 if isinstance(value, dict) and value:
                     value[rng.choice(list(value))] = _junk(rng)
         built = report([entry])
-        render_table(built)
-        render_html(built)
-        parse_xml(render_junit(built))
-        json.loads(render_json(built))
+        name = entry["host"]
+        assert name in render_table(built)
+        assert f">{name}<" in render_html(built)
+        cases = parse_xml(render_junit(built)).findall(".//testcase")
+        assert cases and {case.get("classname") for case in cases} == {name}
+        assert [h["host"] for h in json.loads(render_json(built))["hosts"]] == [name]
 
 
 # ---------------------------------------------------------------- fail_on
